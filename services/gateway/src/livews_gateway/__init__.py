@@ -1,0 +1,1 @@
+"""livews_gateway."""

@@ -1,0 +1,1 @@
+"""fyers_emulator."""
