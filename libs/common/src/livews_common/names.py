@@ -1,0 +1,76 @@
+"""Every Redis key and channel name LiveWebsocket uses, in one place.
+
+The first block is the public contract (CONTRACT §4): internal services read these names
+directly. The second block is private to the fleet (auth ↔ gateway ↔ ingestor); it may
+change between releases.
+"""
+
+from __future__ import annotations
+
+# --- public contract (CONTRACT §4) -------------------------------------------------------
+
+#: pub/sub channel prefix; one Tick JSON per message.
+TICK_CHANNEL_PREFIX = "md:tick:"
+#: pub/sub channel prefix; one Depth JSON per message.
+DEPTH_CHANNEL_PREFIX = "md:depth:"
+#: hash: field = symbol, value = that symbol's latest Tick JSON.
+LAST_TICKS = "md:last"
+#: hash: field = symbol, value = that symbol's latest Depth JSON.
+LAST_DEPTH = "md:depth:last"
+#: pub/sub channel *and* string key of the same name: upstream feed state JSON.
+STATUS = "md:status"
+
+
+def tick_channel(symbol: str) -> str:
+    """``md:tick:{SYMBOL}``."""
+    return TICK_CHANNEL_PREFIX + symbol
+
+
+def depth_channel(symbol: str) -> str:
+    """``md:depth:{SYMBOL}``."""
+    return DEPTH_CHANNEL_PREFIX + symbol
+
+
+def symbol_of_channel(channel: str) -> str | None:
+    """The symbol a tick or depth channel carries, or None for any other name."""
+    for prefix in (TICK_CHANNEL_PREFIX, DEPTH_CHANNEL_PREFIX):
+        if channel.startswith(prefix):
+            return channel[len(prefix) :]
+    return None
+
+
+# --- private to the fleet ------------------------------------------------------------------
+
+#: string key per gateway process: its current demand (DemandRecord JSON), with a TTL so a
+#: dead gateway's demand fades on its own.
+DEMAND_KEY_PREFIX = "md:demand:"
+#: pub/sub channel: a gateway's instance id, published whenever its demand changed.
+DEMAND_CHANGED = "md:demand"
+#: hash: field = symbol, value = SymbolVerdict JSON (the ingestor's view of whether the
+#: upstream knows that symbol).
+SYMBOL_VERDICTS = "md:symbols"
+#: pub/sub channel: one SymbolVerdict JSON per message, as verdicts are reached.
+SYMBOL_VERDICT_CHANNEL = "md:symbols"
+#: string key: the ingestor leader's lease (value = holder id), with a TTL.
+LEADER_LEASE = "md:leader"
+#: integer key: fencing epoch, incremented on every new lease.
+LEADER_EPOCH = "md:leader:epoch"
+
+#: string key: the feed account's Fyers token, encrypted (FeedToken), kept by auth.
+FEED_TOKEN = "auth:feed:token"
+#: pub/sub channel: published (no secret in the message) whenever FEED_TOKEN changes.
+FEED_TOKEN_CHANGED = "auth:feed:token"
+#: string key: FeedState JSON — whether auth can keep the feed token fresh, and why not.
+FEED_STATE = "auth:feed:state"
+#: pub/sub channel: one Revocation JSON per revoked session; gateways disconnect it.
+SESSION_REVOKED = "auth:revoked"
+#: string key prefix: marks a revoked session id until its last access token expired.
+REVOKED_SESSION_PREFIX = "auth:revoked:"
+
+
+def demand_key(instance: str) -> str:
+    return DEMAND_KEY_PREFIX + instance
+
+
+def revoked_session_key(sid: str) -> str:
+    return REVOKED_SESSION_PREFIX + sid

@@ -1,0 +1,1 @@
+"""Dev and test tooling: embedded Redis, managed processes, dev runner, pytest fixtures."""
