@@ -1,3 +1,8 @@
-"""Fixtures shared by every test in the repository live in livews_devtools.pytest_plugin."""
+"""Fixtures shared by every test in the repository live in livews_devtools."""
 
-pytest_plugins = ["livews_devtools.pytest_plugin"]
+pytest_plugins = [
+    "livews_devtools.pytest_plugin",
+    "livews_devtools.fleet_auth",
+    "livews_devtools.fleet_marketdata",
+    "livews_devtools.fleet_gateway",
+]

@@ -60,6 +60,9 @@ LEADER_EPOCH = "md:leader:epoch"
 FEED_TOKEN = "auth:feed:token"
 #: pub/sub channel: published (no secret in the message) whenever FEED_TOKEN changes.
 FEED_TOKEN_CHANGED = "auth:feed:token"
+#: pub/sub channel: the ingestor asks auth to renew the feed token now (the upstream said
+#: it expired); the message is a short reason, never a secret.
+FEED_TOKEN_RENEW = "auth:feed:renew"
 #: string key: FeedState JSON — whether auth can keep the feed token fresh, and why not.
 FEED_STATE = "auth:feed:state"
 #: pub/sub channel: one Revocation JSON per revoked session; gateways disconnect it.

@@ -1,0 +1,1 @@
+"""Pytest fixtures and helpers that start livews-auth for tests (filled in with the service)."""
