@@ -19,9 +19,14 @@ def summarise() -> str:
     lines = ["# Benchmark results", "", "Written by `make bench`; one run, this machine.", ""]
     for path in sorted(RESULTS.glob("*.json")):
         doc = json.loads(path.read_text())
-        lines += [f"## {doc['name']}", "", f"Run {doc['when']} on {doc['machine']['platform']}"
-                  f" ({doc['machine']['cpus']} CPUs).", "", "| metric | value | unit |",
-                  "|---|---:|---|"]
+        lines += [
+            f"## {doc['name']}",
+            "",
+            f"Run {doc['when']} on {doc['machine']['platform']} ({doc['machine']['cpus']} CPUs).",
+            "",
+            "| metric | value | unit |",
+            "|---|---:|---|",
+        ]
         for key, m in doc["metrics"].items():
             lines.append(f"| {key} | {m['value']:,.3f} | {m['unit']} |")
         if doc.get("notes"):

@@ -1,0 +1,59 @@
+# LiveWebsocket — the two commands: `make dev` (run everything) and `make test` (test everything).
+# Both install what they need: uv (into .tools/ when not on PATH), the locked Python
+# workspace, the web app's npm packages and, for tests, nginx and Chromium.
+
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PYTHON ?= python3
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
+SRC_DIRS := libs/common/src services/auth/src services/marketdata/src services/gateway/src tools/fyers-emulator/src tools/devtools/src
+NODE_DIRS := web services/gateway/tests/node
+
+.PHONY: dev test lint typecheck fmt bench soak load sync node-deps system-deps ci clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools && .tools/bin/pip install -q uv
+
+sync: | $(UV)
+	$(UV) sync --all-packages --frozen --quiet
+
+node-deps:
+	@for d in $(NODE_DIRS); do \
+	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then (cd $$d && $(NPM_CI)) || exit 1; fi; \
+	done
+
+system-deps:
+	@scripts/system-deps.sh
+
+dev: sync
+	$(UV) run livews-dev
+
+test: sync node-deps system-deps
+	$(UV) run pytest
+	@if [ -f web/package.json ]; then cd web && npm test --silent; fi
+
+lint: sync node-deps
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	@if [ -f web/package.json ]; then cd web && npm run --silent typecheck; fi
+
+typecheck: sync
+	$(UV) run mypy $(SRC_DIRS)
+
+fmt: sync
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+bench: sync node-deps system-deps
+	$(UV) run python bench/run_all.py
+
+soak: sync system-deps
+	$(UV) run python bench/soak.py
+
+load: sync system-deps
+	$(UV) run python bench/load.py
+
+ci: lint typecheck test
+
+clean:
+	rm -rf .venv .tools .livews .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist
