@@ -16,9 +16,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, field_validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import median, write_result  # noqa: E402
-
-from livews_common.models import Tick, TickHead, decode, encode  # noqa: E402
+from _results import median, write_result
+from livews_common.models import Tick, TickHead, decode, encode
 
 FIELDS = dict(
     symbol="NSE:SBIN-EQ", kind="quote", seq=1042, ltp=812.35, open=805.0, high=815.2, low=801.1,
