@@ -1,0 +1,76 @@
+import { useCallback } from "react";
+import { Dashboard } from "../components/Dashboard";
+import { GlobalStyle } from "../components/GlobalStyle";
+import { MarketProvider, type FeedInstrument } from "../market/MarketContext";
+import { DEFAULT_WATCHLIST } from "../market/universe";
+import { StaticSessionProvider } from "../session/SessionContext";
+import { ThemeChoiceProvider } from "../theme/ThemeContext";
+import { benchSymbols, SyntheticFeed } from "./syntheticFeed";
+
+/** Counters the benchmark script reads from `window.__livewsBench`. */
+export interface BenchCounters {
+  symbols: number;
+  ratePerSymbol: number;
+  received: number;
+  flushes: number;
+  flushedTicks: number;
+}
+
+declare global {
+  interface Window {
+    __livewsBench?: BenchCounters;
+  }
+}
+
+export interface BenchOptions {
+  symbols: number;
+  ratePerSymbol: number;
+}
+
+/**
+ * The dashboard on a synthetic feed (`?bench=synthetic`): no auth, no socket, the same
+ * provider, coalescer, board and rows as the live page. The bench user's watchlist is
+ * `symbols` symbols, stored under its own key so it never touches a real user's.
+ */
+export function BenchApp({ symbols, ratePerSymbol }: BenchOptions) {
+  const counters: BenchCounters = (window.__livewsBench ??= {
+    symbols,
+    ratePerSymbol,
+    received: 0,
+    flushes: 0,
+    flushedTicks: 0,
+  });
+  const sub = `bench-${symbols}`;
+  window.localStorage.setItem(`livews.watchlist.${sub}`, JSON.stringify(benchSymbols(DEFAULT_WATCHLIST, symbols)));
+  const createFeed = useCallback(() => new SyntheticFeed({ ratePerSymbol, batchesPerSecond: 20 }), [ratePerSymbol]);
+  const instrument: FeedInstrument = useInstrument(counters);
+  return (
+    <ThemeChoiceProvider>
+      <GlobalStyle />
+      <StaticSessionProvider sub={sub}>
+        <MarketProvider createFeed={createFeed} instrument={instrument}>
+          <Dashboard />
+        </MarketProvider>
+      </StaticSessionProvider>
+    </ThemeChoiceProvider>
+  );
+}
+
+const instruments = new WeakMap<BenchCounters, FeedInstrument>();
+
+function useInstrument(counters: BenchCounters): FeedInstrument {
+  let instrument = instruments.get(counters);
+  if (instrument === undefined) {
+    instrument = {
+      received: (n) => {
+        counters.received += n;
+      },
+      flushed: (n) => {
+        counters.flushes += 1;
+        counters.flushedTicks += n;
+      },
+    };
+    instruments.set(counters, instrument);
+  }
+  return instrument;
+}

@@ -1,0 +1,176 @@
+import type { FeedHandlers, MarketFeed } from "../gateway/feed";
+import type { Depth, DepthLevel, SubscribeAck, Tick } from "../market/types";
+import { isIndexSymbol } from "../market/universe";
+
+export interface SyntheticFeedOptions {
+  /** Updates per second of each subscribed symbol. */
+  ratePerSymbol: number;
+  /** How many timer batches per second carry them (a gateway batches too). */
+  batchesPerSecond: number;
+  random?: () => number;
+  now?: () => number;
+}
+
+interface SymbolState {
+  seq: number;
+  ltp: number;
+  open: number;
+  high: number;
+  low: number;
+  prevClose: number;
+  volume: number;
+}
+
+/**
+ * A {@link MarketFeed} that makes its own ticks, for the frame-time benchmark: the same
+ * handlers and therefore the same coalescing and rendering path as the gateway socket,
+ * without a server. Ticks are random walks with valid, contract-shaped fields.
+ */
+export class SyntheticFeed implements MarketFeed {
+  private handlers: FeedHandlers | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly states = new Map<string, SymbolState>();
+  private readonly quotes = new Set<string>();
+  private depthSymbol: string | null = null;
+  private carry = 0;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  /** Ticks generated so far, for the benchmark's report. */
+  generated = 0;
+
+  constructor(private readonly options: SyntheticFeedOptions) {
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
+  }
+
+  start(handlers: FeedHandlers): void {
+    this.handlers = handlers;
+    handlers.connection("connected");
+    handlers.status({ upstream: "up", ts: this.now() });
+    const intervalMs = 1000 / this.options.batchesPerSecond;
+    this.timer = setInterval(() => this.emitBatch(), intervalMs);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.handlers?.connection("offline");
+    this.handlers = null;
+  }
+
+  async addQuotes(symbols: readonly string[]): Promise<SubscribeAck> {
+    for (const s of symbols) this.quotes.add(s);
+    const snapshot = symbols.map((s) => this.nextTick(s));
+    if (snapshot.length > 0) this.handlers?.ticks(snapshot);
+    return { ok: true, subscribed: [...symbols], rejected: [] };
+  }
+
+  removeQuotes(symbols: readonly string[]): void {
+    for (const s of symbols) this.quotes.delete(s);
+  }
+
+  setQuotes(symbols: readonly string[]): void {
+    this.quotes.clear();
+    void this.addQuotes(symbols);
+  }
+
+  setDepth(symbol: string | null): void {
+    this.depthSymbol = symbol;
+  }
+
+  async refreshAuth(): Promise<boolean> {
+    return true;
+  }
+
+  reconnect(): void {}
+
+  private emitBatch(): void {
+    const handlers = this.handlers;
+    if (handlers === null || this.quotes.size === 0) return;
+    // Spread rate × symbols updates evenly over the batches, carrying the fraction over.
+    const perBatch = (this.quotes.size * this.options.ratePerSymbol) / this.options.batchesPerSecond + this.carry;
+    const count = Math.floor(perBatch);
+    this.carry = perBatch - count;
+    const symbols = [...this.quotes];
+    const ticks: Tick[] = [];
+    for (let i = 0; i < count; i++) {
+      const symbol = symbols[Math.floor(this.random() * symbols.length)]!;
+      ticks.push(this.nextTick(symbol));
+    }
+    if (ticks.length > 0) handlers.ticks(ticks);
+    if (this.depthSymbol !== null && this.random() < 0.5) handlers.depth([this.depthOf(this.depthSymbol)]);
+  }
+
+  private stateOf(symbol: string): SymbolState {
+    let state = this.states.get(symbol);
+    if (state === undefined) {
+      const base = isIndexSymbol(symbol) ? 20_000 + this.random() * 40_000 : 100 + this.random() * 4_000;
+      state = { seq: 0, ltp: base, open: base, high: base, low: base, prevClose: base * (0.98 + this.random() * 0.04), volume: 0 };
+      this.states.set(symbol, state);
+    }
+    return state;
+  }
+
+  private nextTick(symbol: string): Tick {
+    const s = this.stateOf(symbol);
+    s.seq += 1;
+    s.ltp = Math.max(0.05, Math.round(s.ltp * (1 + (this.random() - 0.5) * 0.002) * 20) / 20);
+    s.high = Math.max(s.high, s.ltp);
+    s.low = Math.min(s.low, s.ltp);
+    const index = isIndexSymbol(symbol);
+    const ltq = index ? null : 1 + Math.floor(this.random() * 500);
+    if (ltq !== null) s.volume += ltq;
+    const now = this.now();
+    const change = s.ltp - s.prevClose;
+    this.generated += 1;
+    return {
+      v: 1,
+      symbol,
+      kind: index ? "index" : "quote",
+      seq: s.seq,
+      ltp: s.ltp,
+      open: s.open,
+      high: s.high,
+      low: s.low,
+      prev_close: s.prevClose,
+      change,
+      change_pct: (change / s.prevClose) * 100,
+      volume: index ? null : s.volume,
+      ltq,
+      avg_price: index ? null : (s.high + s.low) / 2,
+      bid: index ? null : s.ltp - 0.05,
+      ask: index ? null : s.ltp + 0.05,
+      bid_qty: index ? null : 100,
+      ask_qty: index ? null : 120,
+      tot_buy_qty: index ? null : 10_000,
+      tot_sell_qty: index ? null : 12_000,
+      ltt: now,
+      exch_ts: now,
+      ingest_ts: now,
+    };
+  }
+
+  private depthOf(symbol: string): Depth {
+    const s = this.stateOf(symbol);
+    const level = (side: -1 | 1, i: number): DepthLevel => [
+      Math.round((s.ltp + side * 0.05 * (i + 1)) * 100) / 100,
+      1 + Math.floor(this.random() * 1000),
+      1 + Math.floor(this.random() * 20),
+    ];
+    return {
+      v: 1,
+      symbol,
+      seq: s.seq,
+      bids: [0, 1, 2, 3, 4].map((i) => level(-1, i)),
+      asks: [0, 1, 2, 3, 4].map((i) => level(1, i)),
+      ingest_ts: this.now(),
+    };
+  }
+}
+
+/** 52 known symbols are not enough for the benchmark; pad with made-up ones to `count`. */
+export function benchSymbols(known: readonly string[], count: number): string[] {
+  const symbols = known.slice(0, count);
+  for (let i = symbols.length; i < count; i++) symbols.push(`NSE:SYN${String(i).padStart(3, "0")}-EQ`);
+  return symbols;
+}

@@ -1,0 +1,242 @@
+import { io, type Socket, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import type { Bye, Depth, Rejection, SubscribeAck, SubscriptionMode, Tick, UpstreamStatus } from "../market/types";
+import type { FeedHandlers, MarketFeed } from "./feed";
+
+/** How long an ack may take before the call counts as lost (ms). */
+export const ACK_TIMEOUT_MS = 5_000;
+/** Backoff for reconnects the client must start itself (after a server-side disconnect). */
+export const RECONNECT_MIN_MS = 500;
+export const RECONNECT_MAX_MS = 10_000;
+
+interface ServerEvents {
+  ticks: (ticks: Tick[]) => void;
+  depth: (depth: Depth[]) => void;
+  snapshot: (snapshot: { ticks?: Tick[]; depth?: Depth[] }) => void;
+  status: (status: UpstreamStatus) => void;
+  "auth:expiring": (payload: { exp: number }) => void;
+  bye: (bye: Bye) => void;
+}
+
+interface ClientEvents {
+  subscribe: (payload: { symbols: string[]; mode: SubscriptionMode }, ack: (ack: SubscribeAck) => void) => void;
+  unsubscribe: (payload: { symbols: string[]; mode: SubscriptionMode }, ack: (ack: unknown) => void) => void;
+  "auth:refresh": (payload: { token: string }, ack: (ack: { ok: boolean; exp?: number }) => void) => void;
+}
+
+type GatewaySocket = Socket<ServerEvents, ClientEvents>;
+
+export interface GatewayFeedOptions {
+  /** The token to connect with; read at every connection attempt. */
+  token: () => string | null;
+  /** Defaults to the page's origin. */
+  url?: string;
+  /** Test seam: builds the socket. */
+  connect?: (url: string | undefined, options: Partial<ManagerOptions & SocketOptions>) => GatewaySocket;
+}
+
+/** Jittered exponential backoff: attempt 0 → ~0.5 s, doubling up to 10 s. */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** Math.max(0, attempt));
+  return Math.round(base * (0.5 + random() * 0.5));
+}
+
+/**
+ * The gateway's Socket.IO connection (CONTRACT.md §3) as a {@link MarketFeed}.
+ *
+ * Ownership: it owns its socket and timers; `stop()` closes both. It never fetches tokens:
+ * on an auth problem it tells its owner, who renews and calls `reconnect()`.
+ */
+export class GatewayFeed implements MarketFeed {
+  private socket: GatewaySocket | null = null;
+  private handlers: FeedHandlers | null = null;
+  private readonly quotes = new Set<string>();
+  private depthSymbol: string | null = null;
+  private lastBye: Bye | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private retryAttempt = 0;
+
+  constructor(private readonly options: GatewayFeedOptions) {}
+
+  start(handlers: FeedHandlers): void {
+    if (this.socket !== null) return;
+    this.handlers = handlers;
+    const build = this.options.connect ?? ((url, opts) => (url === undefined ? io(opts) : io(url, opts)));
+    const socket = build(this.options.url, {
+      path: "/socket.io",
+      transports: ["websocket"],
+      autoConnect: false,
+      reconnection: true,
+      reconnectionDelay: RECONNECT_MIN_MS,
+      reconnectionDelayMax: RECONNECT_MAX_MS,
+      randomizationFactor: 0.5,
+      auth: (cb) => cb({ token: this.options.token() ?? "" }),
+    });
+    this.socket = socket;
+    this.wire(socket, handlers);
+    handlers.connection("connecting");
+    socket.connect();
+  }
+
+  stop(): void {
+    this.clearRetry();
+    const socket = this.socket;
+    this.socket = null;
+    if (socket !== null) {
+      socket.removeAllListeners();
+      socket.io.removeAllListeners();
+      socket.disconnect();
+    }
+    this.handlers?.connection("offline");
+    this.handlers = null;
+  }
+
+  async addQuotes(symbols: readonly string[]): Promise<SubscribeAck | null> {
+    const fresh = symbols.filter((s) => !this.quotes.has(s));
+    for (const s of fresh) this.quotes.add(s);
+    if (fresh.length === 0 || !this.socket?.connected) return null;
+    return this.subscribe(fresh, "quote");
+  }
+
+  removeQuotes(symbols: readonly string[]): void {
+    const gone = symbols.filter((s) => this.quotes.delete(s));
+    if (gone.length > 0) this.unsubscribe(gone, "quote");
+  }
+
+  setQuotes(symbols: readonly string[]): void {
+    const wanted = new Set(symbols);
+    this.removeQuotes([...this.quotes].filter((s) => !wanted.has(s)));
+    void this.addQuotes(symbols);
+  }
+
+  setDepth(symbol: string | null): void {
+    if (symbol === this.depthSymbol) return;
+    const previous = this.depthSymbol;
+    this.depthSymbol = symbol;
+    if (previous !== null) this.unsubscribe([previous], "depth");
+    if (symbol !== null && this.socket?.connected) void this.subscribe([symbol], "depth");
+  }
+
+  async refreshAuth(token: string): Promise<boolean> {
+    const socket = this.socket;
+    if (socket === null || !socket.connected) return false;
+    try {
+      const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("auth:refresh", { token });
+      if (ack.ok) return true;
+    } catch {
+      // lost ack: fall through to a fresh connection, which carries the new token
+    }
+    this.reconnect();
+    return false;
+  }
+
+  reconnect(): void {
+    const socket = this.socket;
+    if (socket === null) return;
+    this.clearRetry();
+    this.handlers?.connection("reconnecting");
+    if (socket.connected) socket.disconnect();
+    socket.connect();
+  }
+
+  private wire(socket: GatewaySocket, handlers: FeedHandlers): void {
+    socket.on("connect", () => {
+      this.retryAttempt = 0;
+      this.lastBye = null;
+      handlers.connection("connected");
+      this.resubscribe();
+    });
+    socket.on("disconnect", (reason) => {
+      if (reason === "io client disconnect") return;
+      handlers.connection("reconnecting");
+      // Socket.IO reconnects by itself after transport loss, but not when the server ended
+      // the connection: then `bye` said why and decides what comes next.
+      if (reason === "io server disconnect") this.afterServerDisconnect();
+    });
+    socket.on("connect_error", (err: Error & { data?: { code?: string } }) => {
+      if (err.data?.code === "unauthorized") {
+        handlers.connection("reconnecting");
+        handlers.authProblem("unauthorized");
+        return;
+      }
+      handlers.connection("reconnecting");
+      if (!socket.active) this.scheduleRetry();
+    });
+    socket.on("bye", (bye) => {
+      this.lastBye = bye;
+      handlers.bye(bye);
+    });
+    socket.on("snapshot", (snapshot) => {
+      if (Array.isArray(snapshot.ticks) && snapshot.ticks.length > 0) handlers.ticks(snapshot.ticks);
+      if (Array.isArray(snapshot.depth) && snapshot.depth.length > 0) handlers.depth(snapshot.depth);
+    });
+    socket.on("ticks", (ticks) => {
+      if (Array.isArray(ticks)) handlers.ticks(ticks);
+    });
+    socket.on("depth", (depth) => {
+      if (Array.isArray(depth)) handlers.depth(depth);
+    });
+    socket.on("status", (status) => handlers.status(status));
+    socket.on("auth:expiring", (payload) => handlers.expiring(payload.exp));
+  }
+
+  private afterServerDisconnect(): void {
+    const code = this.lastBye?.code;
+    if (code === "token_expired" || code === "session_revoked") {
+      this.handlers?.authProblem(code);
+      return;
+    }
+    // server_shutdown, slow_consumer, rate_limited or no bye at all: come back, a little later
+    // each time (rate_limited starts further back).
+    if (code === "rate_limited") this.retryAttempt = Math.max(this.retryAttempt, 3);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    this.clearRetry();
+    const delay = backoffMs(this.retryAttempt);
+    this.retryAttempt += 1;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.socket?.connect();
+    }, delay);
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private resubscribe(): void {
+    if (this.quotes.size > 0) void this.subscribe([...this.quotes], "quote");
+    if (this.depthSymbol !== null) void this.subscribe([this.depthSymbol], "depth");
+  }
+
+  private async subscribe(symbols: string[], mode: SubscriptionMode): Promise<SubscribeAck | null> {
+    const socket = this.socket;
+    if (socket === null) return null;
+    let ack: SubscribeAck;
+    try {
+      ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("subscribe", { symbols, mode });
+    } catch {
+      return null; // lost with the connection; the next connect subscribes again
+    }
+    const rejected: Rejection[] = ack.rejected ?? [];
+    if (!ack.ok && rejected.length === 0) {
+      rejected.push(...symbols.map((symbol) => ({ symbol, code: ack.code ?? "error", message: ack.message ?? "" })));
+    }
+    if (rejected.length > 0) {
+      for (const r of rejected) {
+        if (mode === "quote") this.quotes.delete(r.symbol);
+        else if (this.depthSymbol === r.symbol) this.depthSymbol = null;
+      }
+      this.handlers?.rejected(rejected, mode);
+    }
+    return ack;
+  }
+
+  private unsubscribe(symbols: string[], mode: SubscriptionMode): void {
+    const socket = this.socket;
+    if (socket === null || !socket.connected) return;
+    socket.timeout(ACK_TIMEOUT_MS).emit("unsubscribe", { symbols, mode }, () => undefined);
+  }
+}
