@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTHON ?= python3
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 SRC_DIRS := libs/common/src services/auth/src services/marketdata/src services/gateway/src tools/fyers-emulator/src tools/devtools/src
-NODE_DIRS := web services/gateway/tests/node
+NODE_DIRS := web services/gateway/tests/node tools/spec-check
 
 .PHONY: dev test lint typecheck fmt bench soak load sync node-deps system-deps ci clean
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import median, write_result
+
 from livews_common.models import Tick, TickHead, decode, encode
 
 FIELDS = dict(

@@ -11,6 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from livews_common.claims import AUDIENCE, ISSUER
 from livews_common.jwks import KeySet, TokenError
 

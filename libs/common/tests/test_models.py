@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+
 from livews_common.models import (
     Depth,
     Status,

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from livews_common.feedtoken import FeedToken, load_token_cipher
 from livews_common.logs import DevFormatter, JsonFormatter, redact
 from livews_common.settings import ConfigError, read_secret, require_secret
