@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+
 from livews_devtools.redis_server import RedisServer
 
 
