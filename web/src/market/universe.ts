@@ -1,7 +1,8 @@
 /**
  * The symbols the board knows by heart: the NIFTY 50 constituents and the indices.
- * The emulator serves the same universe; anything else is still accepted from the search
- * box and left to the gateway to accept or reject (`invalid_symbol`).
+ * The emulator serves the same universe (tools/fyers-emulator …/universe.py; Tata Motors'
+ * passenger-vehicle company trades as TMPV since the 2025 demerger). Anything else is still
+ * accepted from the search box and left to the gateway to accept or reject (`invalid_symbol`).
  */
 
 export const NIFTY50_TICKERS: readonly string[] = [
@@ -13,7 +14,7 @@ export const NIFTY50_TICKERS: readonly string[] = [
   "JIOFIN", "JSWSTEEL", "KOTAKBANK", "LT", "M&M",
   "MARUTI", "MAXHEALTH", "NESTLEIND", "NTPC", "ONGC",
   "POWERGRID", "RELIANCE", "SBILIFE", "SBIN", "SHRIRAMFIN",
-  "SUNPHARMA", "TATACONSUM", "TATAMOTORS", "TATASTEEL", "TCS",
+  "SUNPHARMA", "TATACONSUM", "TMPV", "TATASTEEL", "TCS",
   "TECHM", "TITAN", "TRENT", "ULTRACEMCO", "WIPRO",
 ];
 
@@ -33,8 +34,14 @@ export const INDEX_CARDS: readonly { symbol: string; name: string }[] = [
   { symbol: SENSEX_INDEX, name: "SENSEX" },
 ];
 
-/** Symbols offered by the search box besides the default watchlist. */
-export const EXTRA_SUGGESTIONS: readonly string[] = [SENSEX_INDEX];
+/** Symbols offered by the search box besides the default watchlist (futures roll monthly). */
+export const EXTRA_SUGGESTIONS: readonly string[] = [
+  SENSEX_INDEX,
+  "NSE:NIFTY25DECFUT",
+  "NSE:BANKNIFTY25DECFUT",
+  "NSE:RELIANCE25DECFUT",
+  "NSE:SBIN25DECFUT",
+];
 
 export const KNOWN_SYMBOLS: readonly string[] = [...DEFAULT_WATCHLIST, ...EXTRA_SUGGESTIONS];
 
