@@ -1,0 +1,135 @@
+"""A Socket.IO client that records everything a gateway sends it — for tests and benchmarks.
+
+It speaks the gateway contract (CONTRACT §3) with the real python-socketio client: connects
+with a token, subscribes on every (re)connect, merges snapshots and ticks per symbol, and
+counts what would be contract violations (a live tick not newer than what it holds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+TokenSource = Callable[[], Awaitable[str]]
+
+
+@dataclass
+class Recording:
+    """What one client has seen."""
+
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # symbol → newest Tick
+    ticks: int = 0
+    frames: int = 0
+    snapshots: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    stale_ticks: int = 0  # live ticks whose seq was not above what was held (must stay 0)
+    seq_jumps: int = 0  # a seq more than one above what was held (conflation or a gap)
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    byes: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    connect_errors: list[Any] = field(default_factory=list)
+
+    def seqs(self) -> dict[str, int]:
+        return {symbol: tick["seq"] for symbol, tick in self.latest.items()}
+
+
+class RecordingClient:
+    """Connects to ``url`` (a gateway or the load balancer) and records the stream."""
+
+    def __init__(
+        self,
+        url: str,
+        token: TokenSource,
+        symbols: list[str],
+        *,
+        mode: str = "quote",
+        keep_latencies: bool = True,
+        reconnection: bool = True,
+    ) -> None:
+        self.url = url
+        self.symbols = symbols
+        self.mode = mode
+        self.rec = Recording()
+        self.connected = asyncio.Event()
+        self.snapshot_seen = asyncio.Event()
+        self._token = token
+        self._keep_latencies = keep_latencies
+        self.sio = socketio.AsyncClient(
+            reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1.0,
+            randomization_factor=0.5,
+        )  # fmt: skip
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("connect_error", self._on_connect_error)
+        self.sio.on("snapshot", self._on_snapshot)
+        self.sio.on("ticks", self._on_ticks)
+        self.sio.on("status", self._on_status)
+        self.sio.on("bye", self._on_bye)
+
+    async def _auth(self) -> dict[str, str]:
+        return {"token": await self._token()}
+
+    async def start(self, wait_timeout: float = 10.0) -> None:
+        """Connect (the token is fetched anew on every reconnect) and subscribe."""
+        await self.sio.connect(
+            self.url, transports=["websocket"], auth=self._auth, socketio_path="/socket.io",
+            wait_timeout=wait_timeout,
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        await self.sio.disconnect()
+
+    async def _on_connect(self) -> None:
+        self.rec.connects += 1
+        self.connected.set()
+        ack = await self.sio.call(
+            "subscribe", {"symbols": self.symbols, "mode": self.mode}, timeout=15
+        )
+        if isinstance(ack, dict):
+            self.rec.rejected.extend(ack.get("rejected", []))
+
+    async def _on_disconnect(self, *args: Any) -> None:
+        self.rec.disconnects += 1
+        self.connected.clear()
+        self.snapshot_seen.clear()
+
+    async def _on_connect_error(self, data: Any) -> None:
+        self.rec.connect_errors.append(data)
+
+    def _merge(self, tick: dict[str, Any], live: bool) -> None:
+        held = self.rec.latest.get(tick["symbol"])
+        if held is not None and tick["seq"] <= held["seq"]:
+            if live:
+                self.rec.stale_ticks += 1
+            return
+        if held is not None and tick["seq"] > held["seq"] + 1:
+            self.rec.seq_jumps += 1
+        self.rec.latest[tick["symbol"]] = tick
+
+    async def _on_snapshot(self, data: dict[str, Any]) -> None:
+        self.rec.snapshots += 1
+        for tick in data.get("ticks", []):
+            self._merge(tick, live=False)
+        self.snapshot_seen.set()
+
+    async def _on_ticks(self, ticks: list[dict[str, Any]]) -> None:
+        now = time.time() * 1000
+        self.rec.frames += 1
+        self.rec.ticks += len(ticks)
+        for tick in ticks:
+            if self._keep_latencies:
+                self.rec.latencies_ms.append(now - tick["ingest_ts"])
+            self._merge(tick, live=True)
+
+    async def _on_status(self, data: dict[str, Any]) -> None:
+        self.rec.statuses.append(data)
+
+    async def _on_bye(self, data: dict[str, Any]) -> None:
+        self.rec.byes.append(data)
