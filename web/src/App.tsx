@@ -8,15 +8,16 @@ import { MarketProvider } from "./market/MarketContext";
 import { SessionProvider, useSession } from "./session/SessionContext";
 import { ThemeChoiceProvider } from "./theme/ThemeContext";
 
+/** Builds the page's feed; the token getter always returns the newest token. */
+export type FeedFactory = (token: () => string | null) => MarketFeed;
+
+const gatewayFeed: FeedFactory = (token) => new GatewayFeed({ token });
+
 /** Signed in → the live board; signed out → the sign-in page; never a broken table. */
-function SessionGate() {
+function SessionGate({ feedFactory }: { feedFactory: FeedFactory }) {
   const session = useSession();
-  const { state } = session;
-  const createFeed = useCallback(
-    (): MarketFeed => new GatewayFeed({ token: session.currentToken }),
-    // currentToken reads a ref, so one feed serves the whole session of a user.
-    [],
-  );
+  const { state, currentToken } = session;
+  const createFeed = useCallback(() => feedFactory(currentToken), [feedFactory, currentToken]);
   switch (state.status) {
     case "loading":
       return <p data-testid="session-loading" style={{ padding: 24 }}>Loading…</p>;
@@ -33,12 +34,12 @@ function SessionGate() {
   }
 }
 
-export function App() {
+export function App({ feedFactory = gatewayFeed }: { feedFactory?: FeedFactory }) {
   return (
     <ThemeChoiceProvider>
       <GlobalStyle />
       <SessionProvider>
-        <SessionGate />
+        <SessionGate feedFactory={feedFactory} />
       </SessionProvider>
     </ThemeChoiceProvider>
   );

@@ -118,7 +118,13 @@ export class GatewayFeed implements MarketFeed {
 
   async refreshAuth(token: string): Promise<boolean> {
     const socket = this.socket;
-    if (socket === null || !socket.connected) return false;
+    if (socket === null) return false;
+    if (!socket.connected) {
+      // Waiting for this token (refused, or ended by the server)? Connect with it now.
+      // A connection already on its way picks the token up by itself.
+      if (!socket.active) this.reconnect();
+      return false;
+    }
     try {
       const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("auth:refresh", { token });
       if (ack.ok) return true;

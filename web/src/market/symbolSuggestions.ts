@@ -21,7 +21,15 @@ export function suggestSymbols(text: string, watchlist: readonly string[], limit
   );
   // Names that start with the text first, then the rest, each in list order.
   matches.sort((a, b) => Number(!displayName(a).startsWith(needle)) - Number(!displayName(b).startsWith(needle)));
+  // The typed text as a symbol leads when it is one, or when no known name starts with it
+  // ("NOPE" → NSE:NOPE-EQ); otherwise it trails the known ones ("sensex" → BSE:SENSEX-INDEX first).
   const typed = normalizeSymbol(text);
-  if (typed !== null && !matches.includes(typed)) matches.unshift(typed);
-  return matches.slice(0, limit).map((symbol) => ({ symbol, name: displayName(symbol), onWatchlist: watched.has(symbol) }));
+  let shown = matches.slice(0, limit);
+  if (typed !== null && matches.includes(typed)) {
+    shown = [typed, ...matches.filter((s) => s !== typed)].slice(0, limit);
+  } else if (typed !== null) {
+    const leads = matches.length === 0 || !displayName(matches[0]!).startsWith(needle);
+    shown = leads ? [typed, ...matches].slice(0, limit) : [...matches.slice(0, limit - 1), typed];
+  }
+  return shown.map((symbol) => ({ symbol, name: displayName(symbol), onWatchlist: watched.has(symbol) }));
 }

@@ -30,9 +30,14 @@ describe("universe", () => {
 describe("suggestSymbols", () => {
   it("offers matching known symbols, names starting with the text first", () => {
     const list = suggestSymbols("sbi", ["NSE:SBIN-EQ"]).map((s) => s.symbol);
-    expect(list[0]).toBe("NSE:SBI-EQ"); // what was typed, as a symbol, comes first
-    expect(list).toContain("NSE:SBIN-EQ");
-    expect(list).toContain("NSE:SBILIFE-EQ");
+    expect(list.slice(0, 2).sort()).toEqual(["NSE:SBILIFE-EQ", "NSE:SBIN-EQ"]);
+    expect(list.at(-1)).toBe("NSE:SBI-EQ"); // what was typed, as a symbol, still offered
+    expect(suggestSymbols("sensex", [])[0]!.symbol).toBe("BSE:SENSEX-INDEX");
+  });
+
+  it("leads with the typed symbol when nothing known starts with it", () => {
+    expect(suggestSymbols("nope", [])[0]!.symbol).toBe("NSE:NOPE-EQ");
+    expect(suggestSymbols("NSE:NIFTY25DECFUT", [])[0]!.symbol).toBe("NSE:NIFTY25DECFUT");
   });
 
   it("marks what is already on the watchlist", () => {

@@ -12,7 +12,7 @@ export type SessionState =
 
 export interface Session {
   state: SessionState;
-  /** The newest access token, without waiting for a render. */
+  /** The newest access token, without waiting for a render. Stable identity. */
   currentToken(): string | null;
   /** Get a fresh access token now; null when the visitor turned out to be signed out. */
   renew(): Promise<string | null>;
@@ -81,9 +81,11 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     }
   }, [timer]);
 
+  // Stable across renewals: the feed built from it must outlive each token.
+  const currentToken = useCallback(() => tokenRef.current, []);
   const session = useMemo<Session>(
-    () => ({ state, currentToken: () => tokenRef.current, renew, signOut }),
-    [state, renew, signOut],
+    () => ({ state, currentToken, renew, signOut }),
+    [state, currentToken, renew, signOut],
   );
   return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }

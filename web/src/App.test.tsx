@@ -1,0 +1,154 @@
+// @vitest-environment jsdom
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { App } from "./App";
+import { makeDepth, makeTick } from "./test/ticks";
+import { FakeFeed } from "./test/fakeFeed";
+
+function b64url(text: string): string {
+  return Buffer.from(text).toString("base64").replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+const jwt = (sub: string) => `${b64url('{"alg":"ES256"}')}.${b64url(JSON.stringify({ sub, exp: 2_000_000_000 }))}.sig`;
+
+function stubAuth(status: number) {
+  const fetchMock = vi.fn(async (input: RequestInfo | URL) => {
+    const path = String(input);
+    if (path === "/auth/token" && status === 200) {
+      return new Response(JSON.stringify({ access_token: jwt("XY12345"), token_type: "Bearer", expires_in: 900 }), { status });
+    }
+    if (path === "/auth/logout") return new Response(null, { status: 204 });
+    return new Response(JSON.stringify({ error: "unauthorized" }), { status: 401 });
+  });
+  vi.stubGlobal("fetch", fetchMock);
+  return fetchMock;
+}
+
+/** Let the coalescer's animation frame run. */
+async function nextFrame() {
+  await act(async () => {
+    await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
+  });
+}
+
+beforeEach(() => {
+  window.localStorage.clear();
+  window.matchMedia ??= ((query: string) => ({
+    matches: false,
+    media: query,
+    addEventListener: () => undefined,
+    removeEventListener: () => undefined,
+  })) as unknown as typeof window.matchMedia;
+});
+
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+});
+
+describe("App", () => {
+  it("shows the sign-in page when /auth/token says 401", async () => {
+    stubAuth(401);
+    render(<App feedFactory={() => new FakeFeed()} />);
+    const button = await screen.findByTestId("sign-in-button");
+    expect(button.getAttribute("href")).toBe("/auth/login?next=/");
+    expect(screen.queryByTestId("board")).toBeNull();
+  });
+
+  it("fills the board from the feed, coalesced per frame, and selects with Enter", async () => {
+    stubAuth(200);
+    const feed = new FakeFeed();
+    render(<App feedFactory={() => feed} />);
+    await screen.findByTestId("board");
+    expect(feed.quotes.size).toBe(52);
+    expect(screen.getByTestId("status-badge").dataset.state).toBe("connected");
+
+    act(() => {
+      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1, { ltp: 800.5, change: -2, change_pct: -0.25 })]);
+      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 2, { ltp: 801.25, change: -1.25, change_pct: -0.16 })]);
+      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1, { ltp: 1 })]); // older: ignored
+    });
+    const row = document.querySelector<HTMLElement>('[data-testid="board-row"][data-symbol="NSE:SBIN-EQ"]')!;
+    expect(within(row).getByTestId("cell-ltp").textContent).toBe("—"); // nothing before the frame
+    await nextFrame();
+    expect(within(row).getByTestId("cell-ltp").textContent).toBe("801.25");
+    expect(within(row).getByTestId("cell-change-pct").textContent).toBe("-0.16%");
+    expect(within(row).getByTestId("cell-change-pct").dataset.dir).toBe("down");
+
+    row.focus();
+    fireEvent.keyDown(row, { key: "Enter" });
+    await waitFor(() => expect(feed.depth).toBe("NSE:SBIN-EQ"));
+    expect(row.getAttribute("aria-selected")).toBe("true");
+    act(() => feed.handlers!.depth([makeDepth("NSE:SBIN-EQ", 3)]));
+    await nextFrame();
+    const panel = screen.getByTestId("depth-panel");
+    expect(within(panel).getAllByTestId("depth-bid")).toHaveLength(5);
+    expect(within(panel).getAllByTestId("depth-ask")).toHaveLength(5);
+  });
+
+  it("shows the server's invalid_symbol rejection and keeps the symbol off the watchlist", async () => {
+    stubAuth(200);
+    const feed = new FakeFeed();
+    feed.unknown.add("NSE:NOPE-EQ");
+    render(<App feedFactory={() => feed} />);
+    const search = await screen.findByTestId("symbol-search");
+    fireEvent.change(search, { target: { value: "NOPE" } });
+    fireEvent.keyDown(search, { key: "Enter" });
+    const notice = await screen.findByTestId("notice");
+    expect(notice.textContent).toContain("invalid_symbol");
+    expect(document.querySelector('[data-symbol="NSE:NOPE-EQ"][data-testid="board-row"]')).toBeNull();
+
+    fireEvent.change(search, { target: { value: "sensex" } });
+    fireEvent.keyDown(search, { key: "Enter" });
+    await waitFor(() => expect(document.querySelector('[data-testid="board-row"][data-symbol="BSE:SENSEX-INDEX"]')).not.toBeNull());
+    expect(JSON.parse(window.localStorage.getItem("livews.watchlist.XY12345")!)).toContain("BSE:SENSEX-INDEX");
+    expect(screen.getAllByTestId("index-card").map((c) => c.dataset.symbol)).toContain("BSE:SENSEX-INDEX");
+  });
+
+  it("filters, sorts and toggles the theme", async () => {
+    stubAuth(200);
+    const feed = new FakeFeed();
+    render(<App feedFactory={() => feed} />);
+    await screen.findByTestId("board");
+    act(() =>
+      feed.handlers!.ticks([
+        makeTick("NSE:TCS-EQ", 1, { ltp: 3100, change_pct: 1 }),
+        makeTick("NSE:INFY-EQ", 1, { ltp: 1500, change_pct: -1 }),
+      ]),
+    );
+    await nextFrame();
+    fireEvent.click(screen.getByTestId("quick-filter-gainers"));
+    expect(screen.getAllByTestId("board-row").map((r) => r.dataset.symbol)).toEqual(["NSE:TCS-EQ"]);
+    fireEvent.click(screen.getByTestId("quick-filter-all"));
+    fireEvent.change(screen.getByTestId("filter-input"), { target: { value: "nifty" } });
+    expect(screen.getAllByTestId("board-row").map((r) => r.dataset.symbol)).toEqual(["NSE:NIFTY50-INDEX", "NSE:NIFTYBANK-INDEX"]);
+    fireEvent.change(screen.getByTestId("filter-input"), { target: { value: "" } });
+    fireEvent.click(screen.getByTestId("sort-ltp"));
+    expect(screen.getAllByTestId("board-row").slice(0, 2).map((r) => r.dataset.symbol)).toEqual(["NSE:TCS-EQ", "NSE:INFY-EQ"]);
+
+    const before = document.documentElement.dataset.theme;
+    fireEvent.click(screen.getByTestId("theme-toggle"));
+    expect(document.documentElement.dataset.theme).not.toBe(before);
+    expect(window.localStorage.getItem("livews.theme")).toBe(document.documentElement.dataset.theme);
+  });
+
+  it("signs out: POST /auth/logout, then the sign-in page", async () => {
+    const fetchMock = stubAuth(200);
+    const feed = new FakeFeed();
+    render(<App feedFactory={() => feed} />);
+    fireEvent.click(await screen.findByTestId("sign-out"));
+    await screen.findByTestId("sign-in-page");
+    expect(fetchMock).toHaveBeenCalledWith("/auth/logout", expect.objectContaining({ method: "POST", credentials: "include" }));
+    expect(feed.stopped).toBe(true);
+  });
+
+  it("renews the token when the gateway refuses it, and hands the new one to the feed", async () => {
+    const fetchMock = stubAuth(200);
+    const feed = new FakeFeed();
+    render(<App feedFactory={() => feed} />);
+    await screen.findByTestId("board");
+    const calls = fetchMock.mock.calls.filter(([p]) => p === "/auth/token").length;
+    act(() => feed.handlers!.authProblem("unauthorized"));
+    await waitFor(() => expect(fetchMock.mock.calls.filter(([p]) => p === "/auth/token").length).toBe(calls + 1));
+    await waitFor(() => expect(feed.refreshed.length).toBeGreaterThan(0));
+  });
+});

@@ -1,0 +1,221 @@
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Server, type Socket as ServerSocket } from "socket.io";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { makeDepth, makeTick } from "../test/ticks";
+import type { Rejection, SubscriptionMode, Tick } from "../market/types";
+import type { AuthProblem, ConnectionState, FeedHandlers } from "./feed";
+import { GatewayFeed } from "./gatewayFeed";
+
+/**
+ * A real Socket.IO server speaking the gateway's events (CONTRACT.md §3), small enough to
+ * reason about: tokens starting with "good" pass, symbols starting with "NSE:BAD" are unknown.
+ */
+class FakeGateway {
+  readonly http: HttpServer = createServer();
+  readonly io = new Server(this.http, { path: "/socket.io", transports: ["websocket"] });
+  readonly calls: { sid: string; event: string; payload: unknown }[] = [];
+  readonly sockets: ServerSocket[] = [];
+
+  async listen(): Promise<string> {
+    this.io.use((socket, next) => {
+      const token = (socket.handshake.auth as { token?: string }).token ?? "";
+      if (token.startsWith("good")) return next();
+      const err = new Error("unauthorized: bad token") as Error & { data?: unknown };
+      err.data = { code: "unauthorized" };
+      next(err);
+    });
+    this.io.on("connection", (socket) => {
+      this.sockets.push(socket);
+      socket.emit("status", { upstream: "up", ts: Date.now() });
+      socket.on("subscribe", (payload: { symbols: string[]; mode: SubscriptionMode }, ack: (a: unknown) => void) => {
+        this.calls.push({ sid: socket.id, event: "subscribe", payload });
+        const rejected: Rejection[] = payload.symbols
+          .filter((s) => s.startsWith("NSE:BAD"))
+          .map((symbol) => ({ symbol, code: "invalid_symbol", message: "unknown symbol" }));
+        const subscribed = payload.symbols.filter((s) => !s.startsWith("NSE:BAD"));
+        ack({ ok: true, subscribed, rejected });
+        if (payload.mode === "depth") socket.emit("snapshot", { depth: subscribed.map((s) => makeDepth(s, 1)) });
+        else socket.emit("snapshot", { ticks: subscribed.map((s) => makeTick(s, 1)) });
+      });
+      socket.on("unsubscribe", (payload: unknown, ack: (a: unknown) => void) => {
+        this.calls.push({ sid: socket.id, event: "unsubscribe", payload });
+        ack({ ok: true });
+      });
+      socket.on("auth:refresh", (payload: { token: string }, ack: (a: unknown) => void) => {
+        this.calls.push({ sid: socket.id, event: "auth:refresh", payload });
+        ack(payload.token.startsWith("good") ? { ok: true, exp: 2_000_000_000 } : { ok: false, code: "unauthorized" });
+      });
+    });
+    await new Promise<void>((resolve) => this.http.listen(0, "127.0.0.1", resolve));
+    return `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
+  }
+
+  get live(): ServerSocket[] {
+    return this.sockets.filter((s) => s.connected);
+  }
+
+  subscribes(mode: SubscriptionMode): string[][] {
+    return this.calls
+      .filter((c) => c.event === "subscribe" && (c.payload as { mode: string }).mode === mode)
+      .map((c) => (c.payload as { symbols: string[] }).symbols);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+  }
+}
+
+/** Records everything the feed reports. */
+function recorder() {
+  const log = {
+    states: [] as ConnectionState[],
+    ticks: [] as Tick[],
+    depthSymbols: [] as string[],
+    rejected: [] as Rejection[],
+    problems: [] as AuthProblem[],
+    byes: [] as string[],
+    upstream: [] as string[],
+  };
+  const handlers: FeedHandlers = {
+    ticks: (t) => log.ticks.push(...t),
+    depth: (d) => log.depthSymbols.push(...d.map((x) => x.symbol)),
+    status: (s) => log.upstream.push(s.upstream),
+    connection: (s) => log.states.push(s),
+    rejected: (r) => log.rejected.push(...r),
+    expiring: () => undefined,
+    authProblem: (p) => log.problems.push(p),
+    bye: (b) => log.byes.push(b.code),
+  };
+  return { log, handlers };
+}
+
+/** Wait for a condition the feed reaches through events (bounded). */
+async function until(condition: () => boolean, what: string, timeoutMs = 4000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("GatewayFeed against a Socket.IO server", () => {
+  let gateway: FakeGateway;
+  let url: string;
+  let feed: GatewayFeed | null = null;
+  let token = "good-1";
+
+  beforeEach(async () => {
+    gateway = new FakeGateway();
+    url = await gateway.listen();
+    token = "good-1";
+  });
+
+  afterEach(async () => {
+    feed?.stop();
+    feed = null;
+    await gateway.close();
+  });
+
+  const start = () => {
+    const { log, handlers } = recorder();
+    feed = new GatewayFeed({ url, token: () => token });
+    feed.setQuotes(["NSE:SBIN-EQ", "NSE:NIFTY50-INDEX"]);
+    feed.start(handlers);
+    return { log, feed };
+  };
+
+  it("connects with the token, subscribes what is wanted and delivers the snapshot", async () => {
+    const { log } = start();
+    await until(() => log.ticks.length === 2, "snapshot ticks");
+    expect(log.states).toEqual(["connecting", "connected"]);
+    expect(log.upstream).toEqual(["up"]);
+    expect(gateway.subscribes("quote")).toEqual([["NSE:SBIN-EQ", "NSE:NIFTY50-INDEX"]]);
+  });
+
+  it("adds symbols with an ack and reports invalid_symbol rejections", async () => {
+    const { log, feed } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    const ack = await feed.addQuotes(["NSE:BADSYM-EQ", "NSE:TCS-EQ"]);
+    expect(ack?.subscribed).toEqual(["NSE:TCS-EQ"]);
+    expect(log.rejected).toEqual([{ symbol: "NSE:BADSYM-EQ", code: "invalid_symbol", message: "unknown symbol" }]);
+    // The rejected symbol is no longer wanted: a reconnect does not ask for it again.
+    gateway.live[0]!.disconnect(true);
+    await until(() => gateway.subscribes("quote").length === 3, "resubscribe");
+    expect(gateway.subscribes("quote")[2]).toEqual(["NSE:SBIN-EQ", "NSE:NIFTY50-INDEX", "NSE:TCS-EQ"]);
+  });
+
+  it("resubscribes quotes and depth after the connection drops (the server is stateless)", async () => {
+    const { log, feed } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    feed.setDepth("NSE:SBIN-EQ");
+    await until(() => log.depthSymbols.length === 1, "depth snapshot");
+    gateway.live[0]!.conn.close(); // transport loss, as when a gateway dies
+    await until(() => log.states.filter((s) => s === "connected").length === 2, "reconnect");
+    expect(log.states).toContain("reconnecting");
+    await until(() => gateway.subscribes("depth").length === 2, "depth resubscribe");
+    expect(gateway.subscribes("quote")).toHaveLength(2);
+  });
+
+  it("moves depth with the selection: unsubscribes the old symbol", async () => {
+    const { log, feed } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    feed.setDepth("NSE:SBIN-EQ");
+    feed.setDepth("NSE:TCS-EQ");
+    await until(() => gateway.calls.some((c) => c.event === "unsubscribe"), "unsubscribe");
+    expect(gateway.calls.find((c) => c.event === "unsubscribe")!.payload).toEqual({ symbols: ["NSE:SBIN-EQ"], mode: "depth" });
+    await until(() => gateway.subscribes("depth").length === 2, "second depth subscribe");
+  });
+
+  it("reconnects by itself after bye server_shutdown", async () => {
+    const { log } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    const socket = gateway.live[0]!;
+    socket.emit("bye", { code: "server_shutdown", message: "bye", reconnect: true });
+    socket.disconnect(true);
+    await until(() => log.states.filter((s) => s === "connected").length === 2, "reconnect");
+    expect(log.byes).toEqual(["server_shutdown"]);
+    expect(log.problems).toEqual([]);
+  });
+
+  it("asks for a new token after bye token_expired instead of reconnecting with the old one", async () => {
+    const { log, feed } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    const socket = gateway.live[0]!;
+    socket.emit("bye", { code: "token_expired", message: "expired", reconnect: true });
+    socket.disconnect(true);
+    await until(() => log.problems.length === 1, "auth problem");
+    expect(log.problems).toEqual(["token_expired"]);
+    token = "good-2";
+    await feed.refreshAuth(token); // not connected: connects with the new token
+    await until(() => log.states.filter((s) => s === "connected").length === 2, "reconnect");
+  });
+
+  it("reports unauthorized on connect_error and connects once given a good token", async () => {
+    token = "bad";
+    const { log, feed } = start();
+    await until(() => log.problems.length === 1, "unauthorized");
+    expect(log.problems).toEqual(["unauthorized"]);
+    expect(log.states).not.toContain("connected");
+    token = "good-3";
+    await feed.refreshAuth(token);
+    await until(() => log.states.includes("connected"), "connect");
+    expect(gateway.subscribes("quote")).toHaveLength(1);
+  });
+
+  it("sends auth:refresh on the live connection", async () => {
+    const { log, feed } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    await expect(feed.refreshAuth("good-renewed")).resolves.toBe(true);
+    expect(gateway.calls.filter((c) => c.event === "auth:refresh").map((c) => c.payload)).toEqual([{ token: "good-renewed" }]);
+    expect(log.states.filter((s) => s === "connected")).toHaveLength(1);
+  });
+
+  it("stop closes the connection and reports offline", async () => {
+    const { log, feed } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    feed.stop();
+    await until(() => gateway.live.length === 0, "server sees the disconnect");
+    expect(log.states.at(-1)).toBe("offline");
+  });
+});
