@@ -1,1 +1,1 @@
-"""fyers_emulator."""
+"""fyers_emulator: a local stand-in for Fyers (OAuth, REST, the HSM data socket, faults)."""

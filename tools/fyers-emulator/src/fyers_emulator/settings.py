@@ -1,0 +1,110 @@
+"""The emulator's configuration, read from environment variables (see docs/emulator.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEV_CLIENT_ID = "DEVAPP0001-100"
+DEV_SECRET_KEY = "devsecret"
+DEV_PIN = "1234"
+
+_PLACEHOLDERS = frozenset({"", "changeme", "change-me", "secret", "placeholder", DEV_SECRET_KEY})
+
+
+class ConfigError(RuntimeError):
+    """A setting that cannot work; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the emulator needs; build with ``Settings.from_env()`` or directly in tests."""
+
+    client_id: str = DEV_CLIENT_ID
+    secret_key: str = DEV_SECRET_KEY
+    redirect_uri: str | None = None  # when set, generate-authcode requires exactly this
+    pin: str = DEV_PIN
+    signing_key: str = ""  # HS256 key of the tokens it issues; derived from secret_key if empty
+    seed: int = 42
+    ticks_per_second: float = 200.0  # aggregate over all instruments
+    batch_interval: float = 0.01  # seconds between market steps (updates are batched per step)
+    access_ttl: int = 86_400
+    refresh_ttl: int = 15 * 86_400
+    auth_code_ttl: int = 300
+    ack_count: int = 50  # the SDK acks every ack_count data frames; 0 turns acks off
+    symbol_limit: int = 5000  # topics per data socket; beyond it: custom message 51001
+    send_queue: int = 512  # data frames queued per socket before new ones are dropped
+    log_level: str = "info"
+
+    @property
+    def app_id(self) -> str:
+        """The client id without its ``-100`` app-type suffix."""
+        return self.client_id.rsplit("-", 1)[0]
+
+    @property
+    def app_id_hash(self) -> str:
+        """sha256 hex of ``client_id:secret_key``, what validate-authcode expects."""
+        return hashlib.sha256(f"{self.client_id}:{self.secret_key}".encode()).hexdigest()
+
+    @property
+    def token_key(self) -> bytes:
+        if self.signing_key:
+            return self.signing_key.encode()
+        return hashlib.sha256(f"fyers-emulator:{self.secret_key}".encode()).digest()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the ``FYERS_*`` and ``EMULATOR_*`` variables (defaults are dev values)."""
+        env = os.environ if environ is None else environ
+        settings = cls(
+            client_id=env.get("FYERS_CLIENT_ID") or DEV_CLIENT_ID,
+            secret_key=env.get("FYERS_SECRET_KEY") or DEV_SECRET_KEY,
+            redirect_uri=env.get("FYERS_REDIRECT_URI") or None,
+            pin=env.get("FYERS_PIN") or DEV_PIN,
+            signing_key=env.get("EMULATOR_SIGNING_KEY", ""),
+            seed=_int(env, "EMULATOR_SEED", 42),
+            ticks_per_second=_float(env, "EMULATOR_TICKS_PER_SECOND", 200.0),
+            batch_interval=_float(env, "EMULATOR_BATCH_MS", 10.0, minimum=1.0) / 1000.0,
+            access_ttl=_int(env, "EMULATOR_ACCESS_TTL", 86_400, minimum=1),
+            refresh_ttl=_int(env, "EMULATOR_REFRESH_TTL", 15 * 86_400, minimum=1),
+            auth_code_ttl=_int(env, "EMULATOR_AUTH_CODE_TTL", 300, minimum=1),
+            ack_count=_int(env, "EMULATOR_ACK_COUNT", 50),
+            symbol_limit=_int(env, "EMULATOR_SYMBOL_LIMIT", 5000, minimum=1),
+            send_queue=_int(env, "EMULATOR_SEND_QUEUE", 512, minimum=1),
+            log_level=(env.get("EMULATOR_LOG_LEVEL") or "info").lower(),
+        )
+        if env.get("LIVEWS_ENV", "dev") == "prod" and settings.secret_key in _PLACEHOLDERS:
+            raise ConfigError(
+                "FYERS_SECRET_KEY is missing or a placeholder; LIVEWS_ENV=prod refuses to start"
+            )
+        if "-" not in settings.client_id:
+            raise ConfigError(f"FYERS_CLIENT_ID={settings.client_id!r} lacks its -100 suffix")
+        return settings
