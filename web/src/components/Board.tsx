@@ -20,7 +20,7 @@ const Table = styled.table`
   border-collapse: collapse;
   font-variant-numeric: tabular-nums;
   th, td {
-    padding: 6px 10px;
+    padding: 6px 8px;
     text-align: right;
     white-space: nowrap;
     border-bottom: 1px solid ${({ theme }) => theme.colors.border};

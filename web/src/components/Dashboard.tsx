@@ -17,7 +17,7 @@ const Main = styled.main`
 
 const Columns = styled.div`
   display: grid;
-  grid-template-columns: minmax(0, 1fr) 320px;
+  grid-template-columns: minmax(0, 1fr) 300px;
   gap: 12px;
   align-items: start;
   @media (max-width: 1000px) { grid-template-columns: minmax(0, 1fr); }

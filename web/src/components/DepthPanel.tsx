@@ -37,6 +37,7 @@ const Side = styled.table<{ $side: "bid" | "ask" }>`
     background: ${({ theme, $side }) => ($side === "bid" ? theme.colors.up : theme.colors.down)};
     pointer-events: none;
   }
+  td .qty { position: relative; }
 `;
 
 function DepthSide({ side, levels, maxQty }: { side: "bid" | "ask"; levels: DepthLevel[]; maxQty: number }) {
@@ -56,7 +57,7 @@ function DepthSide({ side, levels, maxQty }: { side: "bid" | "ask"; levels: Dept
             <td>{formatPrice(price)}</td>
             <td>
               <span className="bar" style={{ width: `${maxQty > 0 ? (qty / maxQty) * 100 : 0}%` }} />
-              {formatQuantity(qty)}
+              <span className="qty">{formatQuantity(qty)}</span>
             </td>
             <td>{formatQuantity(orders)}</td>
           </tr>
