@@ -52,7 +52,7 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     redirect_uri: str | None = None  # when set, generate-authcode requires exactly this
     pin: str = DEV_PIN
-    signing_key: str = ""  # HS256 key of the tokens it issues; derived from secret_key if empty
+    signing_key: str = ""  # seeds the HS256 key of the tokens it issues (see token_key)
     seed: int = 42
     ticks_per_second: float = 200.0  # aggregate over all instruments
     batch_interval: float = 0.01  # seconds between market steps (updates are batched per step)
@@ -76,8 +76,9 @@ class Settings:
 
     @property
     def token_key(self) -> bytes:
+        """The HS256 key: sha256 of EMULATOR_SIGNING_KEY, or of the app secret if unset."""
         if self.signing_key:
-            return self.signing_key.encode()
+            return hashlib.sha256(self.signing_key.encode()).digest()
         return hashlib.sha256(f"fyers-emulator:{self.secret_key}".encode()).digest()
 
     @classmethod
