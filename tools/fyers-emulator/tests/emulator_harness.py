@@ -5,6 +5,7 @@ Self-contained on purpose (the shared harness in livews_devtools is built in par
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -130,6 +131,8 @@ class SdkClient:
     events: list[dict[str, Any]] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
+    _reader: threading.Thread | None = None
+
     def start_reader(self) -> None:
         def read() -> None:
             assert self.proc.stdout is not None
@@ -138,7 +141,8 @@ class SdkClient:
                     self.events.append(json.loads(line))
                     self._cond.notify_all()
 
-        threading.Thread(target=read, daemon=True).start()
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
 
     def send(self, op: str, **kw: Any) -> None:
         assert self.proc.stdin is not None
@@ -178,6 +182,12 @@ class SdkClient:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait(5)
+        if self._reader is not None:
+            self._reader.join(5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 def msg(kind: str, symbol: str | None = None) -> Callable[[dict[str, Any]], bool]:
