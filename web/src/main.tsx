@@ -2,14 +2,18 @@ import { StrictMode, type ReactNode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
 
-function readBenchOptions(search: string): { symbols: number; ratePerSymbol: number } | null {
+function readBenchOptions(search: string): { symbols: number; ratePerSymbol: number; batchesPerSecond: number } | null {
   const params = new URLSearchParams(search);
   if (params.get("bench") !== "synthetic") return null;
   const number = (name: string, fallback: number) => {
     const value = Number(params.get(name));
     return Number.isFinite(value) && value > 0 ? value : fallback;
   };
-  return { symbols: Math.round(number("symbols", 200)), ratePerSymbol: number("rate", 10) };
+  return {
+    symbols: Math.round(number("symbols", 200)),
+    ratePerSymbol: number("rate", 10),
+    batchesPerSecond: number("batches", 50),
+  };
 }
 
 async function start(root: HTMLElement) {

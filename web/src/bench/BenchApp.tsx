@@ -25,6 +25,8 @@ declare global {
 export interface BenchOptions {
   symbols: number;
   ratePerSymbol: number;
+  /** Socket frames per second the ticks arrive in (a gateway batches them). */
+  batchesPerSecond: number;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface BenchOptions {
  * provider, coalescer, board and rows as the live page. The bench user's watchlist is
  * `symbols` symbols, stored under its own key so it never touches a real user's.
  */
-export function BenchApp({ symbols, ratePerSymbol }: BenchOptions) {
+export function BenchApp({ symbols, ratePerSymbol, batchesPerSecond }: BenchOptions) {
   const counters: BenchCounters = (window.__livewsBench ??= {
     symbols,
     ratePerSymbol,
@@ -42,7 +44,10 @@ export function BenchApp({ symbols, ratePerSymbol }: BenchOptions) {
   });
   const sub = `bench-${symbols}`;
   window.localStorage.setItem(`livews.watchlist.${sub}`, JSON.stringify(benchSymbols(DEFAULT_WATCHLIST, symbols)));
-  const createFeed = useCallback(() => new SyntheticFeed({ ratePerSymbol, batchesPerSecond: 20 }), [ratePerSymbol]);
+  const createFeed = useCallback(
+    () => new SyntheticFeed({ ratePerSymbol, batchesPerSecond }),
+    [ratePerSymbol, batchesPerSecond],
+  );
   const instrument: FeedInstrument = useInstrument(counters);
   return (
     <ThemeChoiceProvider>

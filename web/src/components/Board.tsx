@@ -3,50 +3,70 @@ import styled from "styled-components";
 import { selectBoard, type BoardQuery, type SortKey } from "../market/boardQuery";
 import { useFeedStatus, useQuotes, useSelection, useWatchlist } from "../market/MarketContext";
 import { BoardRow } from "./BoardRow";
-import { COLUMNS } from "./columns";
+import { COLUMNS, GRID_COLUMNS } from "./columns";
 
-const Scroller = styled.div`
+const ROW_HEIGHT = 33;
+
+/**
+ * A lean grid rather than a <table>: every row is its own CSS grid on a fixed template with
+ * layout and paint containment, and rows scrolled out of view are skipped by the browser
+ * (`content-visibility: auto`). A price change then costs one cell's layout and paint instead
+ * of a table-wide relayout. Semantics come from ARIA grid roles.
+ */
+const Grid = styled.div`
+  --cols: ${GRID_COLUMNS.wide};
+  --cols-min: ${GRID_COLUMNS.wideMinPx}px;
   overflow: auto;
   max-height: calc(100vh - 230px);
   min-height: 240px;
   border: 1px solid ${({ theme }) => theme.colors.border};
   border-radius: 8px;
   background: ${({ theme }) => theme.colors.surface};
-  @media (max-width: 700px) { max-height: none; }
-`;
-
-const Table = styled.table`
-  width: 100%;
-  border-collapse: collapse;
   font-variant-numeric: tabular-nums;
-  th, td {
-    padding: 6px 8px;
+  contain: content;
+
+  .row {
+    display: grid;
+    grid-template-columns: var(--cols);
+    /* Rows contain their paint, so they must be as wide as their columns need. */
+    min-width: max(100%, var(--cols-min));
+    height: ${ROW_HEIGHT}px;
+    align-items: center;
+    border-bottom: 1px solid ${({ theme }) => theme.colors.border};
+    contain: strict;
+    content-visibility: auto;
+    contain-intrinsic-size: auto ${ROW_HEIGHT}px;
+  }
+  .row > div {
+    padding: 0 8px;
     text-align: right;
     white-space: nowrap;
-    border-bottom: 1px solid ${({ theme }) => theme.colors.border};
+    overflow: hidden;
+    text-overflow: ellipsis;
   }
-  th:first-child, td:first-child { text-align: left; }
-  thead th {
+  .row > div:first-child { text-align: left; }
+  .head {
     position: sticky;
     top: 0;
     z-index: 1;
     background: ${({ theme }) => theme.colors.surfaceAlt};
     font-weight: 600;
+    content-visibility: visible;
   }
-  th button {
+  .head button {
     all: unset;
     cursor: pointer;
     border-radius: 4px;
     &:focus-visible { outline: 2px solid ${({ theme }) => theme.colors.focus}; }
   }
-  tbody tr { cursor: pointer; }
-  tbody tr:hover { background: ${({ theme }) => theme.colors.surfaceAlt}; }
-  tbody tr[aria-selected="true"] { background: ${({ theme }) => theme.colors.selected}; }
-  tbody tr:focus-visible { outline-offset: -2px; }
-  tr[data-stale] td:not([data-col="symbol"]) { opacity: 0.55; }
-  td[data-col="symbol"] .name { font-weight: 600; }
-  td[data-dir="up"] { color: ${({ theme }) => theme.colors.up}; }
-  td[data-dir="down"] { color: ${({ theme }) => theme.colors.down}; }
+  .body .row { cursor: pointer; }
+  .body .row:hover { background: ${({ theme }) => theme.colors.surfaceAlt}; }
+  .body .row[aria-selected="true"] { background: ${({ theme }) => theme.colors.selected}; }
+  .body .row:focus-visible { outline-offset: -2px; }
+  .row[data-stale] > div:not([data-col="symbol"]) { opacity: 0.55; }
+  [data-col="symbol"] .name { font-weight: 600; }
+  [data-dir="up"] { color: ${({ theme }) => theme.colors.up}; }
+  [data-dir="down"] { color: ${({ theme }) => theme.colors.down}; }
   .stale {
     margin-left: 6px;
     padding: 0 5px;
@@ -71,8 +91,11 @@ const Table = styled.table`
     &:focus-visible { outline: 2px solid ${({ theme }) => theme.colors.focus}; }
   }
   @media (max-width: 700px) {
+    --cols: ${GRID_COLUMNS.narrow};
+    --cols-min: ${GRID_COLUMNS.narrowMinPx}px;
+    max-height: none;
     [data-wide] { display: none; }
-    th, td { padding: 6px 6px; }
+    .row > div { padding: 0 4px; }
   }
 `;
 
@@ -87,7 +110,7 @@ interface BoardProps {
   onSort(key: SortKey): void;
 }
 
-/** The watchlist as a table: one memoized row per symbol, sortable headers. */
+/** The watchlist as a grid: one memoized row per symbol, sortable headers. */
 export function Board({ query, onSort }: BoardProps) {
   const rows = useQuotes();
   const { symbols, remove } = useWatchlist();
@@ -96,46 +119,45 @@ export function Board({ query, onSort }: BoardProps) {
   const entries = useMemo(() => selectBoard(symbols, rows, query), [symbols, rows, query]);
 
   return (
-    <Scroller>
-      <Table data-testid="board" aria-label="Watchlist">
-        <thead>
-          <tr>
-            {COLUMNS.map((column) => {
-              const sorted = query.sort?.key === column.key ? query.sort.direction : null;
-              return (
-                <th
-                  key={column.key}
-                  scope="col"
-                  data-wide={column.wide ? "" : undefined}
-                  aria-sort={sorted === "asc" ? "ascending" : sorted === "desc" ? "descending" : "none"}
-                >
-                  <button type="button" onClick={() => onSort(column.key)} data-testid={`sort-${column.key}`}>
-                    {column.label}
-                    <span aria-hidden="true">{sorted === "asc" ? " ▲" : sorted === "desc" ? " ▼" : ""}</span>
-                  </button>
-                </th>
-              );
-            })}
-            <th scope="col">
-              <span className="visually-hidden">Remove</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {entries.map((entry) => (
-            <BoardRow
-              key={entry.symbol}
-              symbol={entry.symbol}
-              row={entry.row}
-              stale={stale.has(entry.symbol)}
-              selected={selected === entry.symbol}
-              onSelect={select}
-              onRemove={remove}
-            />
-          ))}
-        </tbody>
-      </Table>
+    <Grid role="grid" aria-label="Watchlist" aria-rowcount={entries.length + 1} data-testid="board">
+      <div role="rowgroup" className="head">
+        <div role="row" className="row">
+          {COLUMNS.map((column) => {
+            const sorted = query.sort?.key === column.key ? query.sort.direction : null;
+            return (
+              <div
+                key={column.key}
+                role="columnheader"
+                data-col={column.key}
+                data-wide={column.wide ? "" : undefined}
+                aria-sort={sorted === "asc" ? "ascending" : sorted === "desc" ? "descending" : "none"}
+              >
+                <button type="button" onClick={() => onSort(column.key)} data-testid={`sort-${column.key}`}>
+                  {column.label}
+                  <span aria-hidden="true">{sorted === "asc" ? " ▲" : sorted === "desc" ? " ▼" : ""}</span>
+                </button>
+              </div>
+            );
+          })}
+          <div role="columnheader">
+            <span className="visually-hidden">Remove</span>
+          </div>
+        </div>
+      </div>
+      <div role="rowgroup" className="body">
+        {entries.map((entry) => (
+          <BoardRow
+            key={entry.symbol}
+            symbol={entry.symbol}
+            row={entry.row}
+            stale={stale.has(entry.symbol)}
+            selected={selected === entry.symbol}
+            onSelect={select}
+            onRemove={remove}
+          />
+        ))}
+      </div>
       {entries.length === 0 && <Empty data-testid="board-empty">No symbols match.</Empty>}
-    </Scroller>
+    </Grid>
   );
 }

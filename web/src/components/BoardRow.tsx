@@ -1,4 +1,4 @@
-import { memo, type KeyboardEvent } from "react";
+import { memo, useRef, type KeyboardEvent } from "react";
 import { direction, formatChange, formatPercent, formatPrice, formatTime, formatVolume } from "../format/numbers";
 import { updatedAt } from "../market/boardQuery";
 import type { QuoteRow } from "../market/types";
@@ -13,14 +13,41 @@ export interface BoardRowProps {
   onRemove(symbol: string): void;
 }
 
+/** A flash lasts this long (ms); a symbol moving faster flashes again only when it turns. */
+export const FLASH_MS = 700;
+
 const DIR = { "-1": "down", "0": "flat", "1": "up" } as const;
 
-function moveFocus(event: KeyboardEvent<HTMLTableRowElement>, forward: boolean) {
+function moveFocus(event: KeyboardEvent<HTMLDivElement>, forward: boolean) {
   const target = forward ? event.currentTarget.nextElementSibling : event.currentTarget.previousElementSibling;
   if (target instanceof HTMLElement) {
     event.preventDefault();
     target.focus();
   }
+}
+
+interface FlashState {
+  row: QuoteRow | undefined;
+  key: number;
+  dir: -1 | 0 | 1;
+  at: number;
+}
+
+/**
+ * Which flash the LTP cell shows. A new key restarts the animation; it changes on a price
+ * move when the last flash is over or the direction turned, so at 10 updates/s a row does not
+ * restart its animation ten times a second.
+ */
+function useFlash(row: QuoteRow | undefined): FlashState {
+  const state = useRef<FlashState>({ row: undefined, key: 0, dir: 0, at: -Infinity });
+  const held = state.current;
+  if (row !== held.row) {
+    const tick = row?.tick;
+    const moved = tick && row.prevLtp !== null && tick.ltp !== null ? direction(tick.ltp - row.prevLtp) : 0;
+    const due = moved !== 0 && (moved !== held.dir || row!.receivedAt - held.at >= FLASH_MS);
+    state.current = due ? { row, key: held.key + 1, dir: moved, at: row!.receivedAt } : { ...held, row };
+  }
+  return state.current;
 }
 
 /**
@@ -29,11 +56,11 @@ function moveFocus(event: KeyboardEvent<HTMLTableRowElement>, forward: boolean) 
  */
 export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, onSelect, onRemove }: BoardRowProps) {
   const tick = row?.tick;
-  const moved = tick && row.prevLtp !== null && tick.ltp !== null ? direction(tick.ltp - row.prevLtp) : 0;
+  const flash = useFlash(row);
   const dir = DIR[direction(tick?.change ?? null)];
   const name = displayName(symbol);
 
-  const onKeyDown = (event: KeyboardEvent<HTMLTableRowElement>) => {
+  const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
     if (event.target !== event.currentTarget) return;
     if (event.key === "Enter" || event.key === " ") {
       event.preventDefault();
@@ -43,8 +70,10 @@ export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, o
   };
 
   return (
-    <tr
+    <div
+      role="row"
       tabIndex={0}
+      className="row"
       data-testid="board-row"
       data-symbol={symbol}
       data-stale={stale ? "true" : undefined}
@@ -52,48 +81,47 @@ export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, o
       onClick={() => onSelect(symbol)}
       onKeyDown={onKeyDown}
     >
-      <td data-col="symbol" title={symbol}>
+      <div role="rowheader" data-col="symbol" title={symbol}>
         <span className="name">{name}</span>
         {stale && (
           <span className="stale" data-testid="stale-marker" title="No update recently">
             stale
           </span>
         )}
-      </td>
-      <td data-col="ltp" data-testid="cell-ltp">
-        {/* Keyed by seq so the flash animation restarts on every price move. */}
-        <span key={tick?.seq} className={moved > 0 ? "flash-up" : moved < 0 ? "flash-down" : undefined}>
+      </div>
+      <div role="cell" data-col="ltp" data-testid="cell-ltp">
+        <span key={flash.key} className={flash.key === 0 ? undefined : flash.dir > 0 ? "flash-up" : "flash-down"}>
           {formatPrice(tick?.ltp ?? null)}
         </span>
-      </td>
-      <td data-col="change" data-dir={dir}>
+      </div>
+      <div role="cell" data-col="change" data-dir={dir}>
         {formatChange(tick?.change ?? null)}
-      </td>
-      <td data-col="change_pct" data-dir={dir} data-testid="cell-change-pct">
+      </div>
+      <div role="cell" data-col="change_pct" data-dir={dir} data-testid="cell-change-pct">
         {formatPercent(tick?.change_pct ?? null)}
-      </td>
-      <td data-col="bid" data-wide>
+      </div>
+      <div role="cell" data-col="bid" data-wide="">
         {formatPrice(tick?.bid ?? null)}
-      </td>
-      <td data-col="ask" data-wide>
+      </div>
+      <div role="cell" data-col="ask" data-wide="">
         {formatPrice(tick?.ask ?? null)}
-      </td>
-      <td data-col="volume" data-wide>
+      </div>
+      <div role="cell" data-col="volume" data-wide="">
         {formatVolume(tick?.volume ?? null)}
-      </td>
-      <td data-col="open" data-wide>
+      </div>
+      <div role="cell" data-col="open" data-wide="">
         {formatPrice(tick?.open ?? null)}
-      </td>
-      <td data-col="high" data-wide>
+      </div>
+      <div role="cell" data-col="high" data-wide="">
         {formatPrice(tick?.high ?? null)}
-      </td>
-      <td data-col="low" data-wide>
+      </div>
+      <div role="cell" data-col="low" data-wide="">
         {formatPrice(tick?.low ?? null)}
-      </td>
-      <td data-col="updated" data-wide>
+      </div>
+      <div role="cell" data-col="updated" data-wide="">
         {formatTime(tick ? updatedAt(tick) : null)}
-      </td>
-      <td data-col="remove">
+      </div>
+      <div role="cell" data-col="remove">
         <button
           type="button"
           className="remove"
@@ -106,7 +134,7 @@ export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, o
         >
           ×
         </button>
-      </td>
-    </tr>
+      </div>
+    </div>
   );
 });

@@ -13,10 +13,11 @@ const Panel = styled.aside`
   p { margin: 0; color: ${({ theme }) => theme.colors.textMuted}; }
 `;
 
+/** Bids beside asks where there is room (full-width panel), bids above asks in the side column. */
 const Sides = styled.div`
   display: grid;
-  grid-template-columns: 1fr 1fr;
-  gap: 8px;
+  grid-template-columns: repeat(auto-fit, minmax(190px, 1fr));
+  gap: 8px 16px;
 `;
 
 const Side = styled.table<{ $side: "bid" | "ask" }>`

@@ -21,3 +21,15 @@ export const COLUMNS: readonly Column[] = [
   { key: "low", label: "Low", wide: true },
   { key: "updated", label: "Updated", wide: true },
 ];
+
+/**
+ * Column widths, fixed so that a changing price never re-lays out more than its own cell:
+ * every row is its own grid on the same template. The last track is the remove button.
+ */
+export const GRID_COLUMNS = {
+  wide: "minmax(120px, 1.6fr) repeat(9, minmax(64px, 1fr)) minmax(72px, 1fr) 32px",
+  /** The sum of the minimums above: below it the board scrolls sideways. */
+  wideMinPx: 800,
+  narrow: "minmax(96px, 1.4fr) minmax(72px, 1fr) minmax(56px, 0.8fr) minmax(60px, 0.8fr) 28px",
+  narrowMinPx: 312,
+};

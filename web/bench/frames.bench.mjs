@@ -1,0 +1,161 @@
+/**
+ * Frame-time benchmark: the built dashboard in headless Chromium, fed 200 symbols × 10
+ * updates/s of synthetic ticks (`?bench=synthetic`) through the page's own feed handlers,
+ * frame coalescer, React state and memoized rows — everything but the socket. Frame times are
+ * the intervals between requestAnimationFrame callbacks over LIVEWS_BENCH_SECONDS (10 s).
+ *
+ * Prints the numbers and writes ../bench/results/web_frames.json in the shape every
+ * benchmark of the repository writes (bench/_results.py). `npm run bench` builds first.
+ *
+ *   LIVEWS_BENCH_SECONDS   measuring time (default 10)
+ *   LIVEWS_BENCH_SYMBOLS   symbols on the board (default 200)
+ *   LIVEWS_BENCH_RATE      updates per second per symbol (default 10)
+ *   LIVEWS_BENCH_BATCHES   socket frames per second carrying them (default 50)
+ *   LIVEWS_E2E_CHROMIUM    the browser (default /usr/bin/chromium)
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { startMockStack } from "../e2e/mockStack.mjs";
+
+const env = process.env;
+const SECONDS = Number(env.LIVEWS_BENCH_SECONDS ?? 10);
+const SYMBOLS = Number(env.LIVEWS_BENCH_SYMBOLS ?? 200);
+const RATE = Number(env.LIVEWS_BENCH_RATE ?? 10);
+const BATCHES = Number(env.LIVEWS_BENCH_BATCHES ?? 50);
+const WARMUP_MS = 2000;
+const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Nearest-rank percentile, as bench/_results.py computes it. */
+function percentile(values, pct) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.min(sorted.length, Math.round((pct / 100) * sorted.length + 0.5)));
+  return sorted[rank - 1];
+}
+
+const round = (v, digits = 3) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+async function measure(page, durationMs) {
+  return page.evaluate(
+    (durationMs) =>
+      new Promise((resolve) => {
+        const frames = [];
+        const longTasks = [];
+        const observer = new PerformanceObserver((list) => {
+          for (const entry of list.getEntries()) longTasks.push(entry.duration);
+        });
+        observer.observe({ type: "longtask" });
+        const before = { ...window.__livewsBench };
+        let start = 0;
+        let last = 0;
+        const frame = (t) => {
+          frames.push(t - last);
+          last = t;
+          if (t - start < durationMs) requestAnimationFrame(frame);
+          else {
+            observer.disconnect();
+            resolve({ frames, longTasks, before, after: { ...window.__livewsBench }, elapsedMs: t - start });
+          }
+        };
+        requestAnimationFrame((t) => {
+          start = last = t;
+          requestAnimationFrame(frame);
+        });
+      }),
+    durationMs,
+  );
+}
+
+async function main() {
+  const stack = await startMockStack(); // only its static file server is used
+  const browser = await chromium.launch({
+    executablePath: env.LIVEWS_E2E_CHROMIUM ?? "/usr/bin/chromium",
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
+  try {
+    const page = await browser.newPage({
+      viewport: { width: 1366, height: 900 },
+      reducedMotion: env.LIVEWS_BENCH_REDUCED_MOTION === "1" ? "reduce" : "no-preference",
+    });
+    const errors = [];
+    page.on("pageerror", (err) => errors.push(String(err)));
+    await page.goto(`${stack.url}/?bench=synthetic&symbols=${SYMBOLS}&rate=${RATE}&batches=${BATCHES}`);
+    await page.waitForFunction(
+      (n) => [...document.querySelectorAll('[data-testid="cell-ltp"]')].filter((c) => c.textContent !== "—").length >= n,
+      SYMBOLS,
+      { timeout: 30_000 },
+    );
+    await page.waitForTimeout(WARMUP_MS);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Performance.enable");
+    const busy = async () => {
+      const { metrics } = await cdp.send("Performance.getMetrics");
+      return metrics.find((m) => m.name === "TaskDuration")?.value ?? Number.NaN;
+    };
+    const busyBefore = await busy();
+    const run = await measure(page, SECONDS * 1000);
+    const busySeconds = (await busy()) - busyBefore;
+    if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
+
+    const seconds = run.elapsedMs / 1000;
+    const frames = run.frames;
+    const ticksPerS = (run.after.received - run.before.received) / seconds;
+    const rendersPerS = (run.after.flushes - run.before.flushes) / seconds;
+    const metrics = {
+      frame_p50_ms: [percentile(frames, 50), "ms"],
+      frame_p95_ms: [percentile(frames, 95), "ms"],
+      frame_p99_ms: [percentile(frames, 99), "ms"],
+      frame_max_ms: [Math.max(...frames), "ms"],
+      fps: [frames.length / seconds, "frames/s"],
+      frames_over_50ms: [frames.filter((f) => f > 50).length, "frames"],
+      long_tasks: [run.longTasks.length, "tasks"],
+      long_task_total_ms: [run.longTasks.reduce((a, b) => a + b, 0), "ms"],
+      ticks_received_per_s: [ticksPerS, "ticks/s"],
+      board_updates_per_s: [rendersPerS, "flushes/s"],
+      main_thread_busy_pct: [(busySeconds / seconds) * 100, "%"],
+      symbols: [SYMBOLS, "symbols"],
+    };
+    const doc = {
+      name: "web_frames",
+      when: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      machine: {
+        node: process.version,
+        platform: `${os.type()}-${os.release()}-${os.arch()}`,
+        cpus: os.cpus().length,
+        chromium: browser.version(),
+      },
+      metrics: Object.fromEntries(Object.entries(metrics).map(([k, [v, unit]]) => [k, { value: round(v), unit }])),
+      notes:
+        `Headless Chromium (--disable-gpu, software rendering), 1366x900, ${SYMBOLS} symbols x ${RATE} updates/s of ` +
+        `synthetic ticks in ${BATCHES} batches/s through the page's feed handlers, per-frame coalescer and memoized rows (no socket); ` +
+        `frame time = interval between requestAnimationFrame callbacks over ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up. ` +
+        `Long tasks are main-thread tasks over 50 ms. Shared 2-core machine: compare runs, not absolutes.`,
+    };
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(`${RESULTS}web_frames.json`, JSON.stringify(doc, null, 2) + "\n");
+    const width = Math.max(...Object.keys(metrics).map((k) => k.length));
+    console.log("== web_frames");
+    for (const [key, [value, unit]] of Object.entries(metrics)) {
+      console.log(`  ${key.padEnd(width)}  ${value.toFixed(3).padStart(14)} ${unit}`);
+    }
+    console.log(`  note: ${doc.notes}`);
+    console.log(`wrote ${RESULTS}web_frames.json`);
+  } finally {
+    await browser.close();
+    await stack.close();
+  }
+}
+
+await main();
