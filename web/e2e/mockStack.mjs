@@ -86,10 +86,10 @@ export async function startMockStack({ port = 0, host = "127.0.0.1", tokenTtlS =
       const state = randomBytes(8).toString("hex");
       states.add(state);
       const next = url.searchParams.get("next") ?? "/";
-      res.writeHead(302, { Location: `/mock-fyers/generate-authcode?state=${state}&next=${encodeURIComponent(next)}` });
+      res.writeHead(302, { Location: `/auth/mock-fyers/generate-authcode?state=${state}&next=${encodeURIComponent(next)}` });
       return res.end();
     }
-    if (url.pathname === "/mock-fyers/generate-authcode") {
+    if (url.pathname === "/auth/mock-fyers/generate-authcode") {
       const fyId = url.searchParams.get("fy_id");
       if (fyId) {
         const params = new URLSearchParams({ auth_code: `code-${fyId}`, state: url.searchParams.get("state") ?? "", next: url.searchParams.get("next") ?? "/" });

@@ -94,6 +94,7 @@ const Grid = styled.div`
     --cols: ${GRID_COLUMNS.narrow};
     --cols-min: ${GRID_COLUMNS.narrowMinPx}px;
     max-height: none;
+    font-size: 13px;
     [data-wide] { display: none; }
     .row > div { padding: 0 4px; }
   }

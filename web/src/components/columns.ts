@@ -30,6 +30,6 @@ export const GRID_COLUMNS = {
   wide: "minmax(120px, 1.6fr) repeat(9, minmax(64px, 1fr)) minmax(72px, 1fr) 32px",
   /** The sum of the minimums above: below it the board scrolls sideways. */
   wideMinPx: 800,
-  narrow: "minmax(96px, 1.4fr) minmax(72px, 1fr) minmax(56px, 0.8fr) minmax(60px, 0.8fr) 28px",
-  narrowMinPx: 312,
+  narrow: "minmax(84px, 1.1fr) minmax(76px, 1fr) minmax(64px, 0.9fr) minmax(60px, 0.8fr) 24px",
+  narrowMinPx: 308,
 };
