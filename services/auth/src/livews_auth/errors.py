@@ -1,0 +1,102 @@
+"""The auth service's errors: one root, narrow subclasses with a stable client-visible code.
+
+Domain code raises these; only the API layer (``app.py``'s exception handler) turns them into
+HTTP responses ``{"error": code, "message": ...}``. Messages never carry a secret.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AuthError(Exception):
+    """Root of every error a client can see; ``code`` and ``status`` are stable."""
+
+    code: ClassVar[str] = "bad_request"
+    status: ClassVar[int] = 400
+    default_message: ClassVar[str] = "bad request"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class BadRequest(AuthError):
+    """A parameter that can never be valid (e.g. an open redirect in ``next``)."""
+
+
+class InvalidState(AuthError):
+    """The login ``state`` is missing, unknown, expired, already used or from another browser."""
+
+    code = "invalid_state"
+    default_message = "login state is missing, expired, already used or from another browser"
+
+
+class InvalidGrant(AuthError):
+    """Fyers refused the authorization code (or the login was cancelled there)."""
+
+    code = "invalid_grant"
+    default_message = "Fyers refused the authorization code; sign in again"
+
+
+class UpstreamUnavailable(AuthError):
+    """Fyers could not be reached or failed (timeouts, 5xx, garbage)."""
+
+    code = "upstream_unavailable"
+    status = 502
+    default_message = "Fyers is unavailable; try again shortly"
+
+
+class Unauthorized(AuthError):
+    """No usable credential (refresh cookie or bearer token)."""
+
+    code = "unauthorized"
+    status = 401
+    default_message = "not signed in"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="livews"'}
+
+
+class SessionRevoked(Unauthorized):
+    """The session was revoked (logout, or a refresh token used twice)."""
+
+    code = "session_revoked"
+    default_message = "this session has been revoked; sign in again"
+
+
+class CrossSiteRequest(AuthError):
+    """A state-changing request from an origin that is not this site's."""
+
+    code = "forbidden"
+    status = 403
+    default_message = "cross-site request refused"
+
+
+class RateLimited(AuthError):
+    """Too many requests from one client address; retry after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = "too many requests; slow down"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class Unavailable(AuthError):
+    """A dependency of ours (Redis) is not usable right now."""
+
+    code = "unavailable"
+    status = 503
+    default_message = "the auth service cannot reach its store; try again shortly"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}

@@ -1,0 +1,177 @@
+"""Refresh sessions in Redis: opaque rotating refresh tokens, reuse detection, revocation.
+
+A refresh token is ``<sid>.<secret>``. Redis keeps only SHA-256 hashes of secrets: the
+current one in the session hash, every earlier one in the session's used set. Presenting
+the current secret rotates it (one Lua script, so two concurrent uses cannot both win);
+presenting an earlier one is reuse — someone holds a copy — and revokes the whole session.
+A secret that never belonged to the session is simply refused, so knowing a ``sid`` (it is
+in every access token) is not enough to revoke anyone.
+
+Revoking deletes the session, marks ``auth:revoked:<sid>`` until the last access token
+minted for it has expired, and publishes a :class:`livews_common.models.Revocation` on
+``auth:revoked`` so gateways disconnect the session's sockets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from livews_auth import keyspace
+from livews_auth.errors import SessionRevoked, Unauthorized
+from livews_common import names
+from livews_common.models import Revocation, encode
+
+log = logging.getLogger(__name__)
+
+#: Revocation markers outlive the access TTL by this much (clock skew, in-flight requests).
+REVOCATION_MARGIN = 60
+_TOKEN = re.compile(r"^([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{32,128})$")
+
+# KEYS: session hash, used set. ARGV: presented hash, new hash, ttl seconds, now ms.
+_ROTATE = """
+local cur = redis.call('HGET', KEYS[1], 'cur')
+if not cur then return {'unknown'} end
+if cur == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'rotated', ARGV[4])
+  redis.call('SADD', KEYS[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  return {'ok', redis.call('HGET', KEYS[1], 'sub'), redis.call('HGET', KEYS[1], 'name') or ''}
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return {'reused'} end
+return {'invalid'}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    sid: str
+    sub: str
+    name: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_refresh_token(token: str | None) -> tuple[str, str] | None:
+    """``(sid, secret)`` of a well-formed refresh token, else None."""
+    if not token:
+        return None
+    match = _TOKEN.match(token)
+    return (match.group(1), match.group(2)) if match else None
+
+
+class SessionStore:
+    """Sessions and their refresh tokens; ``on_revoke(reason)`` observes every revocation."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        refresh_ttl: int,
+        access_ttl: int,
+        clock: Callable[[], float] = time.time,
+        on_revoke: Callable[[str], None] | None = None,
+    ) -> None:
+        self._redis = redis
+        self._refresh_ttl = refresh_ttl
+        self._revoked_ttl = access_ttl + REVOCATION_MARGIN
+        self._clock = clock
+        self._on_revoke = on_revoke
+        self._rotate: Any = redis.register_script(_ROTATE)
+
+    @property
+    def refresh_ttl(self) -> int:
+        return self._refresh_ttl
+
+    async def create(self, sub: str, name: str) -> tuple[Session, str]:
+        """A new session for ``sub`` and its first refresh token."""
+        sid = secrets.token_urlsafe(16)
+        secret = secrets.token_urlsafe(32)
+        now_ms = str(int(self._clock() * 1000))
+        key = keyspace.session_key(sid)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={"sub": sub, "name": name, "cur": _hash(secret), "created": now_ms,
+                         "rotated": now_ms},
+            )  # fmt: skip
+            pipe.expire(key, self._refresh_ttl)
+            await pipe.execute()
+        return Session(sid, sub, name), f"{sid}.{secret}"
+
+    async def rotate(self, refresh_token: str | None) -> tuple[Session, str]:
+        """Exchange a refresh token for the session and its next refresh token.
+
+        Raises :class:`Unauthorized` for a missing, malformed or unknown token and
+        :class:`SessionRevoked` (after revoking the session) for a reused one.
+        """
+        parsed = parse_refresh_token(refresh_token)
+        if parsed is None:
+            raise Unauthorized("no valid refresh cookie; sign in")
+        sid, secret = parsed
+        new_secret = secrets.token_urlsafe(32)
+        result = await self._rotate(
+            keys=[keyspace.session_key(sid), keyspace.session_used_key(sid)],
+            args=[_hash(secret), _hash(new_secret), self._refresh_ttl,
+                  int(self._clock() * 1000)],
+        )  # fmt: skip
+        verdict = _text(result[0])
+        if verdict == "ok":
+            return Session(sid, _text(result[1]), _text(result[2])), f"{sid}.{new_secret}"
+        if verdict == "reused":
+            log.warning("refresh token reused; revoking the session", extra={"sid": sid})
+            await self.revoke(sid, "refresh_reused")
+            raise SessionRevoked("this refresh token was already used; the session is revoked")
+        raise Unauthorized("refresh token is not valid (expired or signed out); sign in")
+
+    async def logout(self, refresh_token: str | None) -> str | None:
+        """Revoke the session a refresh token (current or earlier) belongs to; its sid."""
+        parsed = parse_refresh_token(refresh_token)
+        if parsed is None:
+            return None
+        sid, secret = parsed
+        presented = _hash(secret)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keyspace.session_key(sid), "cur")
+            pipe.sismember(keyspace.session_used_key(sid), presented)
+            cur, used = await pipe.execute()
+        if cur is None:
+            return None
+        if not (hmac.compare_digest(_text(cur), presented) or used):
+            return None
+        await self.revoke(sid, "logout")
+        return sid
+
+    async def revoke(self, sid: str, reason: str) -> None:
+        """End session ``sid`` everywhere: forget it, mark it, tell the gateways."""
+        now_ms = int(self._clock() * 1000)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keyspace.session_key(sid), keyspace.session_used_key(sid))
+            pipe.set(names.revoked_session_key(sid), reason, ex=self._revoked_ttl)
+            pipe.publish(names.SESSION_REVOKED, encode(Revocation(sid=sid, reason=reason,
+                                                                  ts=now_ms)))  # fmt: skip
+            await pipe.execute()
+        if self._on_revoke is not None:
+            self._on_revoke(reason)
+        log.info("session revoked", extra={"sid": sid, "reason": reason})
+
+    async def is_revoked(self, sid: str) -> bool:
+        return bool(await self._redis.exists(names.revoked_session_key(sid)))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)

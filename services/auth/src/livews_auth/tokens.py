@@ -1,0 +1,62 @@
+"""Access JWTs: minted with the active key, checked with the same verifier the gateways use."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+
+from livews_auth.keys import KeyRing
+from livews_common.claims import AUDIENCE, ISSUER, SCOPE_MARKET_DATA, AccessClaims
+from livews_common.jwks import KeySet
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    jti: str
+
+
+class TokenIssuer:
+    """Signs access tokens (CONTRACT §2 claims) and verifies them through the JWKS view."""
+
+    def __init__(self, keys: KeyRing, *, ttl: int, clock: Callable[[], float] = time.time) -> None:
+        self._keys = keys
+        self._ttl = ttl
+        self._clock = clock
+        # Exactly what a gateway builds from our JWKS: one verifier, one behaviour.
+        self._verifier: KeySet = keys.key_set()
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
+
+    def issue(self, *, sub: str, sid: str, name: str | None = None) -> IssuedToken:
+        now = int(self._clock())
+        jti = uuid.uuid4().hex
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": sub,
+            "sid": sid,
+            "scope": SCOPE_MARKET_DATA,
+            "iat": now,
+            "exp": now + self._ttl,
+            "jti": jti,
+        }
+        if name:
+            claims["name"] = name
+        key = self._keys.active
+        assert key.private is not None  # KeyRing refuses an active key without one
+        token = jwt.encode(
+            claims, key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": "JWT"}
+        )
+        return IssuedToken(token, self._ttl, jti)
+
+    def verify(self, token: str) -> AccessClaims:
+        """Claims of a valid token; :class:`livews_common.jwks.TokenError` otherwise."""
+        return self._verifier.verify(token, now=self._clock())

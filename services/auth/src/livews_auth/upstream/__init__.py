@@ -1,0 +1,1 @@
+"""Clients of upstream services (Fyers)."""
