@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from fyers_emulator.errors import InvalidAuthCode, InvalidRefreshToken, InvalidToken, TokenExpired
 from fyers_emulator.settings import Settings
@@ -147,13 +148,12 @@ class TokenService:
         return str(claims["fy_id"])
 
     def _decode(self, token: str, sub: str) -> dict[str, Any]:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            self._key,
-            algorithms=[_ALG],
-            options={"require": ["exp", "iat", "sub"]},
-            leeway=0,
-        )
+        # Time checks use this service's clock (tests move it), not PyJWT's.
+        options: Options = {"require": ["exp", "iat", "sub"], "verify_exp": False,
+                            "verify_iat": False, "verify_nbf": False}  # fmt: skip
+        claims: dict[str, Any] = jwt.decode(token, self._key, algorithms=[_ALG], options=options)
+        if not isinstance(claims["exp"], int) or claims["exp"] < int(self._clock()):
+            raise jwt.ExpiredSignatureError("expired")
         if claims.get("sub") != sub:
             raise jwt.InvalidTokenError(f"not an {sub}")
         if sub != "refresh_token" and not claims.get("fy_id"):
