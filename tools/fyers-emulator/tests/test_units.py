@@ -22,7 +22,7 @@ from fyers_emulator.market import (
     VOL,
     Market,
 )  # fmt: skip
-from fyers_emulator.settings import Settings
+from fyers_emulator.settings import ConfigError, Settings
 from fyers_emulator.tokens import TokenService
 from fyers_emulator.universe import (
     DEFAULT_WATCHLIST,
@@ -147,3 +147,21 @@ def test_universe_shape() -> None:
     assert set(INDEX_HSM_MAP) == {i.symbol for i in INSTRUMENTS if i.kind == "index"}
     # Names from older NIFTY 50 compositions still resolve.
     assert {"NSE:HEROMOTOCO-EQ", "NSE:INDUSINDBK-EQ", "NSE:TATAMOTORS-EQ"} <= set(SYMBOLS)
+
+
+def test_settings_from_env_and_files(tmp_path: Path) -> None:
+    defaults = Settings.from_env({})
+    assert defaults.client_id == "DEVAPP0001-100"
+    assert (defaults.secret_key, defaults.pin) == ("devsecret", "1234")
+    assert defaults.redirect_uri is None and defaults.ticks_per_second == 200.0
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t-value\n")
+    s = Settings.from_env({"FYERS_SECRET_KEY_FILE": str(secret), "FYERS_CLIENT_ID": "ABC123-100",
+                           "EMULATOR_TICKS_PER_SECOND": "1000", "EMULATOR_BATCH_MS": "20",
+                           "LIVEWS_ENV": "prod"})  # fmt: skip
+    assert s.secret_key == "s3cr3t-value" and s.app_id == "ABC123"
+    assert s.ticks_per_second == 1000.0 and s.batch_interval == 0.02
+    for env in ({"LIVEWS_ENV": "prod"}, {"EMULATOR_SEED": "x"}, {"FYERS_CLIENT_ID": "NOSUFFIX"},
+                {"FYERS_PIN_FILE": str(tmp_path / "missing")}):  # fmt: skip
+        with pytest.raises(ConfigError):
+            Settings.from_env(env)

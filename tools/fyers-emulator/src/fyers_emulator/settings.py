@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 DEV_CLIENT_ID = "DEVAPP0001-100"
 DEV_SECRET_KEY = "devsecret"
@@ -42,6 +43,20 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     if value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
     return value
+
+
+def _value(env: Mapping[str, str], name: str) -> str | None:
+    """``$name``, else the contents of the file named by ``$name_FILE`` (Docker/K8s secrets)."""
+    value = env.get(name)
+    if value:
+        return value
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path} cannot be read: {exc.strerror}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +98,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the ``FYERS_*`` and ``EMULATOR_*`` variables (defaults are dev values)."""
+        """Read the ``FYERS_*`` and ``EMULATOR_*`` variables (defaults are dev values).
+
+        Each of FYERS_CLIENT_ID, FYERS_SECRET_KEY, FYERS_REDIRECT_URI, FYERS_PIN and
+        EMULATOR_SIGNING_KEY may instead name a file in ``<NAME>_FILE``.
+        """
         env = os.environ if environ is None else environ
         settings = cls(
-            client_id=env.get("FYERS_CLIENT_ID") or DEV_CLIENT_ID,
-            secret_key=env.get("FYERS_SECRET_KEY") or DEV_SECRET_KEY,
-            redirect_uri=env.get("FYERS_REDIRECT_URI") or None,
-            pin=env.get("FYERS_PIN") or DEV_PIN,
-            signing_key=env.get("EMULATOR_SIGNING_KEY", ""),
+            client_id=_value(env, "FYERS_CLIENT_ID") or DEV_CLIENT_ID,
+            secret_key=_value(env, "FYERS_SECRET_KEY") or DEV_SECRET_KEY,
+            redirect_uri=_value(env, "FYERS_REDIRECT_URI"),
+            pin=_value(env, "FYERS_PIN") or DEV_PIN,
+            signing_key=_value(env, "EMULATOR_SIGNING_KEY") or "",
             seed=_int(env, "EMULATOR_SEED", 42),
             ticks_per_second=_float(env, "EMULATOR_TICKS_PER_SECOND", 200.0),
             batch_interval=_float(env, "EMULATOR_BATCH_MS", 10.0, minimum=1.0) / 1000.0,
