@@ -1,5 +1,5 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
-import { ThemeProvider } from "styled-components";
+import { StyleSheetManager, ThemeProvider } from "styled-components";
 import { browserEnvironment, initialTheme, rememberTheme, storedTheme } from "./themePreference";
 import { themes, type ThemeName } from "./themes";
 
@@ -40,7 +40,11 @@ export function ThemeChoiceProvider({ children }: { children: ReactNode }) {
   const choice = useMemo(() => ({ theme, toggle }), [theme, toggle]);
   return (
     <ThemeChoiceContext.Provider value={choice}>
-      <ThemeProvider theme={themes[theme]}>{children}</ThemeProvider>
+      {/* Text injection, not CSSOM insertRule: Chromium was seen not re-applying insertRule'd
+          @media rules after a viewport resize (the 375 px e2e step caught it). */}
+      <StyleSheetManager disableCSSOMInjection>
+        <ThemeProvider theme={themes[theme]}>{children}</ThemeProvider>
+      </StyleSheetManager>
     </ThemeChoiceContext.Provider>
   );
 }
