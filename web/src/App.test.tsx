@@ -63,9 +63,9 @@ describe("App", () => {
     expect(screen.getByTestId("status-badge").dataset.state).toBe("connected");
 
     act(() => {
-      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1, { ltp: 800.5, change: -2, change_pct: -0.25 })]);
-      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 2, { ltp: 801.25, change: -1.25, change_pct: -0.16 })]);
-      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1, { ltp: 1 })]); // older: ignored
+      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1, { ltp: 800.5, change: -2, change_pct: -0.25 })], true);
+      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 2, { ltp: 801.25, change: -1.25, change_pct: -0.16 })], false);
+      feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1, { ltp: 1 })], false); // older: ignored
     });
     const row = document.querySelector<HTMLElement>('[data-testid="board-row"][data-symbol="NSE:SBIN-EQ"]')!;
     expect(within(row).getByTestId("cell-ltp").textContent).toBe("—"); // nothing before the frame
@@ -104,6 +104,29 @@ describe("App", () => {
     expect(screen.getAllByTestId("index-card").map((c) => c.dataset.symbol)).toContain("BSE:SENSEX-INDEX");
   });
 
+  it("drops a watched symbol the upstream does not know, but keeps one refused for a limit", async () => {
+    stubAuth(200);
+    const feed = new FakeFeed();
+    render(<App feedFactory={() => feed} />);
+    await screen.findByTestId("board");
+    const rowOf = (symbol: string) => document.querySelector(`[data-testid="board-row"][data-symbol="${symbol}"]`);
+    act(() =>
+      feed.handlers!.rejected(
+        [
+          { symbol: "NSE:SBIN-EQ", code: "too_many_subscriptions", message: "limit 200" },
+          { symbol: "NSE:TCS-EQ", code: "invalid_symbol", message: "unknown" },
+        ],
+        "quote",
+      ),
+    );
+    expect(screen.getAllByTestId("notice").map((n) => n.textContent)).toEqual([
+      expect.stringContaining("too_many_subscriptions"),
+      expect.stringContaining("invalid_symbol"),
+    ]);
+    expect(rowOf("NSE:SBIN-EQ")).not.toBeNull();
+    expect(rowOf("NSE:TCS-EQ")).toBeNull();
+  });
+
   it("filters, sorts and toggles the theme", async () => {
     stubAuth(200);
     const feed = new FakeFeed();
@@ -113,7 +136,7 @@ describe("App", () => {
       feed.handlers!.ticks([
         makeTick("NSE:TCS-EQ", 1, { ltp: 3100, change_pct: 1 }),
         makeTick("NSE:INFY-EQ", 1, { ltp: 1500, change_pct: -1 }),
-      ]),
+      ], false),
     );
     await nextFrame();
     fireEvent.click(screen.getByTestId("quick-filter-gainers"));

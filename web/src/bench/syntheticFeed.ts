@@ -61,7 +61,7 @@ export class SyntheticFeed implements MarketFeed {
   async addQuotes(symbols: readonly string[]): Promise<SubscribeAck> {
     for (const s of symbols) this.quotes.add(s);
     const snapshot = symbols.map((s) => this.nextTick(s));
-    if (snapshot.length > 0) this.handlers?.ticks(snapshot);
+    if (snapshot.length > 0) this.handlers?.ticks(snapshot, true);
     return { ok: true, subscribed: [...symbols], rejected: [] };
   }
 
@@ -97,7 +97,7 @@ export class SyntheticFeed implements MarketFeed {
       const symbol = symbols[Math.floor(this.random() * symbols.length)]!;
       ticks.push(this.nextTick(symbol));
     }
-    if (ticks.length > 0) handlers.ticks(ticks);
+    if (ticks.length > 0) handlers.ticks(ticks, false);
     if (this.depthSymbol !== null && this.random() < 0.5) handlers.depth([this.depthOf(this.depthSymbol)]);
   }
 

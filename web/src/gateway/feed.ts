@@ -7,7 +7,8 @@ export type ConnectionState = "connecting" | "connected" | "reconnecting" | "off
 export type AuthProblem = "unauthorized" | "token_expired" | "session_revoked";
 
 export interface FeedHandlers {
-  ticks(ticks: Tick[]): void;
+  /** Quotes; `snapshot` marks the latest known values sent after a subscribe (possibly old). */
+  ticks(ticks: Tick[], snapshot: boolean): void;
   depth(depth: Depth[]): void;
   status(status: UpstreamStatus): void;
   connection(state: ConnectionState): void;

@@ -71,6 +71,7 @@ function recorder() {
   const log = {
     states: [] as ConnectionState[],
     ticks: [] as Tick[],
+    snapshots: 0,
     depthSymbols: [] as string[],
     rejected: [] as Rejection[],
     problems: [] as AuthProblem[],
@@ -78,7 +79,10 @@ function recorder() {
     upstream: [] as string[],
   };
   const handlers: FeedHandlers = {
-    ticks: (t) => log.ticks.push(...t),
+    ticks: (t, snapshot) => {
+      log.ticks.push(...t);
+      if (snapshot) log.snapshots += 1;
+    },
     depth: (d) => log.depthSymbols.push(...d.map((x) => x.symbol)),
     status: (s) => log.upstream.push(s.upstream),
     connection: (s) => log.states.push(s),
@@ -128,6 +132,7 @@ describe("GatewayFeed against a Socket.IO server", () => {
   it("connects with the token, subscribes what is wanted and delivers the snapshot", async () => {
     const { log } = start();
     await until(() => log.ticks.length === 2, "snapshot ticks");
+    expect(log.snapshots).toBe(1);
     expect(log.states).toEqual(["connecting", "connected"]);
     expect(log.upstream).toEqual(["up"]);
     expect(gateway.subscribes("quote")).toEqual([["NSE:SBIN-EQ", "NSE:NIFTY50-INDEX"]]);

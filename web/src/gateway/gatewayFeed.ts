@@ -172,11 +172,11 @@ export class GatewayFeed implements MarketFeed {
       handlers.bye(bye);
     });
     socket.on("snapshot", (snapshot) => {
-      if (Array.isArray(snapshot.ticks) && snapshot.ticks.length > 0) handlers.ticks(snapshot.ticks);
+      if (Array.isArray(snapshot.ticks) && snapshot.ticks.length > 0) handlers.ticks(snapshot.ticks, true);
       if (Array.isArray(snapshot.depth) && snapshot.depth.length > 0) handlers.depth(snapshot.depth);
     });
     socket.on("ticks", (ticks) => {
-      if (Array.isArray(ticks)) handlers.ticks(ticks);
+      if (Array.isArray(ticks)) handlers.ticks(ticks, false);
     });
     socket.on("depth", (depth) => {
       if (Array.isArray(depth)) handlers.depth(depth);

@@ -141,9 +141,12 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
     let authAttempt = 0;
 
     const handlers: FeedHandlers = {
-      ticks(batch) {
-        const now = Date.now();
-        for (const t of batch) if (t.ingest_ts !== null) latency.add(now - t.ingest_ts);
+      ticks(batch, snapshot) {
+        // A snapshot replays the latest known values, which may be minutes old: not latency.
+        if (!snapshot) {
+          const now = Date.now();
+          for (const t of batch) if (t.ingest_ts !== null) latency.add(now - t.ingest_ts);
+        }
         instrument?.received(batch.length);
         ticks.push(batch);
       },
@@ -154,7 +157,9 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
         setConnection(state);
       },
       rejected(rejections: Rejection[], mode: SubscriptionMode) {
-        const symbols = rejections.map((r) => r.symbol);
+        // Only a symbol the upstream does not know leaves the watchlist; one refused for a
+        // limit (too_many_subscriptions) stays saved for a later page with room for it.
+        const symbols = rejections.filter((r) => r.code === "invalid_symbol").map((r) => r.symbol);
         if (mode === "quote" && symbols.some((s) => watchlistRef.current.includes(s))) {
           updateWatchlist((list) => withoutSymbols(list, symbols));
         }
