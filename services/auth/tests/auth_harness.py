@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
@@ -12,9 +13,11 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 
 from livews_common.claims import AUDIENCE, ISSUER
+from livews_devtools.processes import script
 
 T = TypeVar("T")
 
@@ -89,3 +92,24 @@ def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         json.loads(base64.urlsafe_b64decode(pad(head))),
         json.loads(base64.urlsafe_b64decode(pad(body))),
     )
+
+
+def generate_key(path: Path) -> Path:
+    out = subprocess.run(
+        [script("livews-auth"), "--generate-key"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("-----BEGIN PRIVATE KEY-----")
+    path.write_text(out.stdout)
+    return path
+
+
+def prod_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "LIVEWS_ENV": "prod",
+        "LIVEWS_STATE_DIR": str(tmp_path / "state"),
+        "FYERS_CLIENT_ID": "DEVAPP0001-100",
+        "FYERS_SECRET_KEY": "devsecret",
+        "FYERS_REDIRECT_URI": "https://md.example.test/auth/callback",
+        "AUTH_SIGNING_KEY_FILE": str(generate_key(tmp_path / "signing.pem")),
+        "LIVEWS_TOKEN_KEY": Fernet.generate_key().decode(),
+    }

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_harness import query_of, set_cookies
-from cryptography.fernet import Fernet
+from auth_harness import generate_key, prod_env, query_of, set_cookies
 
 from livews_auth.app import create_app
 from livews_auth.settings import AuthSettings
@@ -23,27 +22,6 @@ AUTH_VARS = (
     "AUTH_SIGNING_KEY", "AUTH_VERIFY_KEYS", "AUTH_FEED_PIN", "AUTH_FEED_ACCOUNT",
     "LIVEWS_TOKEN_KEY",
 )  # fmt: skip
-
-
-def generate_key(path: Path) -> Path:
-    out = subprocess.run(
-        [script("livews-auth"), "--generate-key"], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.startswith("-----BEGIN PRIVATE KEY-----")
-    path.write_text(out.stdout)
-    return path
-
-
-def prod_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "LIVEWS_ENV": "prod",
-        "LIVEWS_STATE_DIR": str(tmp_path / "state"),
-        "FYERS_CLIENT_ID": "DEVAPP0001-100",
-        "FYERS_SECRET_KEY": "devsecret",
-        "FYERS_REDIRECT_URI": "https://md.example.test/auth/callback",
-        "AUTH_SIGNING_KEY_FILE": str(generate_key(tmp_path / "signing.pem")),
-        "LIVEWS_TOKEN_KEY": Fernet.generate_key().decode(),
-    }
 
 
 def test_help_works() -> None:
