@@ -9,10 +9,9 @@ app-level ping (11) get nothing. A subscribe past the symbol limit gets custom m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from fyers_emulator.errors import EmulatorError, TokenExpired
 from fyers_emulator.hsm import protocol
@@ -41,10 +40,10 @@ async def hsm_endpoint(ws: WebSocket) -> None:
         session.closing = True
         for task in (reader, writer):
             task.cancel()
-        for task in (reader, writer):
-            # The socket is gone either way; its own errors are not the emulator's.
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await task
+        # A peer that vanished mid-send is the peer's problem: note it, don't raise it.
+        for result in await asyncio.gather(reader, writer, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.debug("data socket ended: %r", result)
 
 
 async def _read_loop(rt: Runtime, session: Session) -> None:
