@@ -1,7 +1,62 @@
-"""Console entry point (placeholder until the service lands)."""
+"""``livews-marketdata [--host H] [--port P]``: run the ingestor on uvicorn."""
 
+from __future__ import annotations
+
+import argparse
+import logging
 import sys
 
+import uvicorn
+from pydantic import ValidationError
 
-def main() -> None:
-    sys.exit("livews-marketdata: not implemented yet")
+from livews_common.logs import configure_logging
+from livews_common.settings import ConfigError
+from livews_marketdata.app import create_app, token_cipher
+from livews_marketdata.settings import MarketdataSettings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8003
+
+DESCRIPTION = """\
+LiveWebsocket market-data ingestor: holds the single Fyers data socket (only the leader of
+its replicas does), normalizes ticks to Tick/Depth v1 and publishes them to Redis
+(md:tick:{SYMBOL}, md:last, md:depth:*, md:status). Serves /healthz, /readyz and /metrics.
+Configured by environment variables: REDIS_URL, FYERS_DATA_WS_URL, FYERS_DATA_BASE,
+FYERS_ACCESS_TOKEN (optional), LIVEWS_STATE_DIR / LIVEWS_TOKEN_KEY, MARKETDATA_* — see
+docs/marketdata.md."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="livews-marketdata",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        settings = MarketdataSettings()
+        settings.check()
+        token_cipher(settings)  # refuses a missing/placeholder key in prod, before serving
+    except (ConfigError, ValidationError) as exc:
+        sys.exit(f"livews-marketdata: {exc}")
+    configure_logging("marketdata", json=settings.json_logs, level=settings.log_level)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,427 @@
+"""The ingestor: campaign for the leader lease; while leader, run the feed into Redis.
+
+States: ``starting`` → ``standby`` (Redis reachable, lease held by someone else: polls every
+``MARKETDATA_STANDBY_POLL_MS`` to take it) → ``leader`` (holds the lease, renews it every
+TTL/3, runs the source, the publisher, demand, verdicts and status) → back to ``standby``
+when the lease is lost. A standby that just saw Redis come back waits one lease TTL before
+campaigning, so the leader it saw before the outage can take its lease back first and keep
+``seq`` continuous (a fresh Redis has no ``md:last`` to continue from).
+
+While leader, a Redis outage is ridden out: the upstream stays connected, the publisher keeps
+the newest value per symbol, and once Redis answers the lease is renewed — or, if it lapsed
+meanwhile (Redis restarted), re-taken if still free — and the pending values are flushed.
+Only if someone else holds it now does this instance step down.
+
+Shutdown (SIGTERM): the source closes the upstream, the last status (``down``) is written,
+the lease is released so a standby takes over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import httpx
+import msgspec
+import redis.asyncio as aioredis
+
+from livews_common import names
+from livews_common.feedtoken import TokenCipher
+from livews_common.models import Depth, Status, Tick, UpstreamState
+from livews_marketdata.demand import RedisDemand
+from livews_marketdata.errors import NotLeader
+from livews_marketdata.lease import RedisLease
+from livews_marketdata.metrics import Metrics
+from livews_marketdata.normalize import Sequencer
+from livews_marketdata.notify import Notifications
+from livews_marketdata.publish import TRANSIENT, Publisher, RedisPublisher
+from livews_marketdata.record import Recorder
+from livews_marketdata.resolve import SymbolResolver
+from livews_marketdata.settings import MarketdataSettings
+from livews_marketdata.tokens import EnvTokenSource, RedisTokenSource, TokenSource
+from livews_marketdata.upstream import Source
+from livews_marketdata.upstream import sdk as fyers_sdk
+from livews_marketdata.upstream.fyers import FyersConfig, FyersSource, fetch_index_map
+from livews_marketdata.upstream.replay import ReplaySource
+from livews_marketdata.verdicts import VerdictBoard
+
+log = logging.getLogger(__name__)
+
+Role = Literal["starting", "standby", "leader", "stopped"]
+
+
+class _Seq(msgspec.Struct):
+    seq: int
+
+
+_seq_decoder = msgspec.json.Decoder(_Seq)
+
+
+async def read_last_seqs(redis: aioredis.Redis, key: str) -> dict[str, int]:
+    """Symbol → ``seq`` of every value in a last-value hash (unreadable values are skipped)."""
+    seqs: dict[str, int] = {}
+    async for field, value in redis.hscan_iter(key, count=1000):
+        try:
+            seqs[field.decode()] = _seq_decoder.decode(value).seq
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            log.warning("unreadable value in %s", key, extra={"field": repr(field)[:60]})
+    return seqs
+
+
+class Pipeline:
+    """The leader's sink: stamps ``seq``, records, publishes, and reports status changes."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        sequencer: Sequencer,
+        metrics: Metrics,
+        *,
+        recorder: Recorder | None = None,
+        on_state: Callable[[UpstreamState, str | None], None] | None = None,
+    ) -> None:
+        self._publisher = publisher
+        self._sequencer = sequencer
+        self._metrics = metrics
+        self._recorder = recorder
+        self._on_state = on_state
+        self._status: Status | None = None
+        self._status_changed = asyncio.Event()
+        self.state: tuple[UpstreamState, str | None, int] = ("down", "starting", 0)
+        self.delivered = 0
+
+    async def deliver(self, ticks: list[Tick], depth: list[Depth]) -> None:
+        self._sequencer.stamp(ticks, depth)
+        if self._recorder is not None:
+            self._recorder.write(ticks, depth)
+        if ticks:
+            newest = ticks[-1]
+            if newest.exch_ts is not None:
+                lag = (newest.ingest_ts - newest.exch_ts) / 1000
+                self._metrics.exchange_lag.observe(max(0.0, lag))
+        self.delivered += len(ticks) + len(depth)
+        await self._publisher.publish(ticks, depth)
+
+    def set_state(self, state: UpstreamState, reason: str | None, symbols: int) -> None:
+        if (state, reason, symbols) == self.state:
+            return
+        if (state, reason) != self.state[:2]:
+            log.info("upstream %s", state, extra={"reason": reason, "symbols": symbols})
+        self.state = (state, reason, symbols)
+        self._metrics.set_upstream_state(state)
+        self._status = Status(
+            upstream=state, ts=int(time.time() * 1000), symbols=symbols, reason=reason
+        )
+        self._status_changed.set()
+        if self._on_state is not None:
+            self._on_state(state, reason)
+
+    async def run_status(self) -> None:
+        """Write the newest status whenever it changes; until cancelled."""
+        while True:
+            await self._status_changed.wait()
+            self._status_changed.clear()
+            if self._status is not None:
+                await self._publisher.set_status(self._status)
+
+
+class Ingestor:
+    """One ingestor instance (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: MarketdataSettings,
+        redis: aioredis.Redis,
+        http: httpx.AsyncClient,
+        metrics: Metrics,
+        *,
+        cipher: TokenCipher | None,
+        instance: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.instance = instance or settings.make_instance_id()
+        self.metrics = metrics
+        self._redis = redis
+        self._http = http
+        self._cipher = cipher
+        self.lease = RedisLease(redis, self.instance, settings.lease_ttl)
+        self.sequencer = Sequencer()
+        self.role: Role = "starting"
+        self.upstream: tuple[UpstreamState, str | None] = ("down", "not the leader")
+        self._redis_ok_at = float("-inf")
+        self._redis_back_at = float("-inf")
+        self._outage = False
+        self._stopping = False
+        self._rng = random.Random()
+        self.source: Source | None = None
+        self.publisher: RedisPublisher | None = None
+
+    # -- health ---------------------------------------------------------------------------
+
+    def _redis_ok(self) -> None:
+        now = time.monotonic()
+        if self._outage:
+            self._outage = False
+            self._redis_back_at = now
+            log.info("Redis is reachable again")
+        self._redis_ok_at = now
+        self.metrics.redis_up.set(1)
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        if not self._outage:
+            log.warning("Redis unreachable", extra={"error": f"{type(exc).__name__}: {exc}"})
+        self._outage = True
+        self.metrics.redis_up.set(0)
+
+    @property
+    def redis_usable(self) -> bool:
+        fresh = max(3.0, 1.5 * self.settings.lease_ttl)
+        if self.publisher is not None and not self.publisher.healthy:
+            return False
+        return not self._outage and time.monotonic() - self._redis_ok_at < fresh
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready = Redis usable and (a standby, or the leader with the upstream ``up``)."""
+        if not self.redis_usable:
+            return False, "Redis is unreachable"
+        if self.role == "standby":
+            return True, "standby: another instance leads"
+        if self.role == "leader":
+            state, reason = self.upstream
+            if state == "up":
+                return True, "leader: upstream up"
+            return False, f"leader: upstream {state}: {reason}"
+        return False, self.role
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Campaign and lead until cancelled."""
+        try:
+            while True:
+                await self._campaign()
+                try:
+                    await self._lead()
+                except* NotLeader as group:
+                    for exc in group.exceptions:
+                        log.warning("stepping down", extra={"why": str(exc)})
+                except* Exception as group:
+                    # A bug, not a fault the design expects: say so loudly, give the lease
+                    # up so a standby can try, and campaign again after a pause.
+                    log.error("the leader term failed", exc_info=group)
+                    with contextlib.suppress(*TRANSIENT):
+                        await self.lease.release()
+                    await asyncio.sleep(1.0)
+                self.metrics.leader_transitions.labels("lost").inc()
+        finally:
+            self.role = "stopped"
+
+    async def _campaign(self) -> None:
+        self.role = "standby"
+        self.upstream = ("down", "not the leader")
+        self.metrics.leader.set(0)
+        self.metrics.leader_epoch.set(0)
+        poll = self.settings.standby_poll_ms / 1000
+        ttl = self.settings.lease_ttl
+        said_waiting = False
+        while True:
+            try:
+                if time.monotonic() - self._redis_back_at < ttl:
+                    await self._redis.ping()  # let the pre-outage leader take its lease back
+                    self._redis_ok()
+                else:
+                    epoch = await self.lease.acquire()
+                    self._redis_ok()
+                    if epoch is not None:
+                        log.info("acquired the leader lease", extra={"epoch": epoch})
+                        self.metrics.leader_transitions.labels("acquired").inc()
+                        return
+                    if not said_waiting:
+                        holder = await self._redis.get(names.LEADER_LEASE)
+                        leader = holder.decode() if isinstance(holder, bytes) else str(holder)
+                        log.info("standing by", extra={"leader": leader})
+                        said_waiting = True
+            except TRANSIENT as exc:
+                self._redis_failed(exc)
+            await asyncio.sleep(poll * self._rng.uniform(0.8, 1.2))
+
+    async def _lead(self) -> None:
+        epoch = self.lease.epoch
+        assert epoch is not None
+        self.role = "leader"
+        self.upstream = ("down", "starting")
+        self.metrics.leader.set(1)
+        self.metrics.leader_epoch.set(epoch)
+        publisher = RedisPublisher(
+            self._redis, self.instance, lambda: self.lease.epoch, self.metrics
+        )
+        self.publisher = publisher
+        try:
+            await self._seed_sequencer()
+            async with asyncio.TaskGroup() as tg:
+                self._start_term(tg, publisher)
+        finally:
+            self.publisher = None
+            self.metrics.leader.set(0)
+            self.upstream = ("down", "not the leader")
+            if self._stopping:
+                await self._step_down(publisher)
+
+    async def _seed_sequencer(self) -> None:
+        ticks = await read_last_seqs(self._redis, names.LAST_TICKS)
+        depth = await read_last_seqs(self._redis, names.LAST_DEPTH)
+        self.sequencer.seed(ticks, depth)
+        log.info("continuing seq from Redis", extra={"ticks": len(ticks), "depth": len(depth)})
+
+    def _start_term(self, tg: asyncio.TaskGroup, publisher: RedisPublisher) -> None:
+        s = self.settings
+        notifications = Notifications(self._redis)
+        demand = RedisDemand(
+            self._redis, s.watchlist, debounce=s.demand_debounce_ms / 1000,
+            rescan=s.demand_rescan_seconds,
+        )  # fmt: skip
+        notifications.on(names.DEMAND_CHANGED, demand.notify, demand.resync)
+        verdicts = VerdictBoard(self._redis, self.metrics)
+        recorder = Recorder(s.record_path, self.metrics) if s.record_path else None
+
+        def on_state(state: UpstreamState, reason: str | None) -> None:
+            self.upstream = (state, reason)
+
+        pipeline = Pipeline(
+            publisher, self.sequencer, self.metrics, recorder=recorder, on_state=on_state
+        )
+        source: Source
+        if s.source == "replay":
+            assert s.replay_path is not None
+            source = ReplaySource(
+                s.replay_path, speed=s.replay_speed, loop=s.replay_loop, demand=demand,
+                verdicts=verdicts,
+            )  # fmt: skip
+        else:
+            tokens = self._token_source()
+            if isinstance(tokens, RedisTokenSource):
+                notifications.on(names.FEED_TOKEN_CHANGED, tokens.notify, tokens.notify)
+            source = FyersSource(
+                FyersConfig(
+                    ws_url=s.data_ws_url, stall_seconds=s.stall_seconds,
+                    connect_timeout=s.connect_timeout, call_timeout=s.rest_timeout + 5,
+                    symbol_limit=s.symbol_limit, backoff_base=s.backoff_base_ms / 1000,
+                    backoff_max=s.backoff_max_ms / 1000, watchlist=s.watchlist,
+                ),
+                tokens=tokens, demand=demand, verdicts=verdicts,
+                resolver=SymbolResolver(self._http, s.symbol_token_url, timeout=s.rest_timeout),
+                metrics=self.metrics, prepare=self._prepare_sdk,
+            )  # fmt: skip
+        self.source = source
+        tg.create_task(publisher.run(), name="publisher")
+        tg.create_task(pipeline.run_status(), name="status")
+        tg.create_task(notifications.run(), name="notifications")
+        tg.create_task(demand.run(), name="demand")
+        tg.create_task(verdicts.run(), name="verdicts")
+        if recorder is not None:
+            tg.create_task(recorder.run(), name="recorder")
+        tg.create_task(source.run(pipeline), name="source")
+        tg.create_task(self._hold_lease(publisher), name="lease")
+
+    def _token_source(self) -> TokenSource:
+        token = self.settings.access_token()
+        if token is not None:
+            return EnvTokenSource(token)
+        assert self._cipher is not None, "a token cipher is needed without FYERS_ACCESS_TOKEN"
+        return RedisTokenSource(self._redis, self._cipher, self.metrics, instance=self.instance)
+
+    async def _prepare_sdk(self) -> None:
+        s = self.settings
+        try:
+            index_map = await fetch_index_map(self._http, s.index_map, s.rest_timeout)
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning(
+                "could not fetch the index map; using the copy bundled with the SDK",
+                extra={"url": s.index_map, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            index_map = fyers_sdk.bundled_index_map()
+        log_dir = s.sdk_log_dir
+        await asyncio.to_thread(
+            fyers_sdk.configure, token_url=s.symbol_token_url, index_map=index_map,
+            rest_timeout=s.rest_timeout, connect_timeout=s.connect_timeout, log_dir=log_dir,
+        )  # fmt: skip
+
+    async def _hold_lease(self, publisher: RedisPublisher) -> None:
+        """Renew every TTL/3; ride out a Redis outage; raise NotLeader once it is lost."""
+        ttl = self.settings.lease_ttl
+        interval = ttl / 3
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(publisher.fenced.wait(), interval)
+            try:
+                if await self.lease.renew():
+                    self._redis_ok()
+                    if publisher.fenced.is_set():
+                        publisher.kick()
+                    continue
+                self._redis_ok()
+                await self._retake(publisher)
+            except TRANSIENT as exc:
+                self._redis_failed(exc)
+
+    async def _retake(self, publisher: RedisPublisher) -> None:
+        """The lease lapsed (Redis restarted, or we paused): take it back if still free."""
+        epoch = await self.lease.acquire()
+        if epoch is None:
+            raise NotLeader(self.instance, "another instance holds the lease")
+        log.warning("the leader lease had lapsed; took it back", extra={"epoch": epoch})
+        self.metrics.leader_epoch.set(epoch)
+        self.metrics.leader_transitions.labels("retaken").inc()
+        remote_ticks = await read_last_seqs(self._redis, names.LAST_TICKS)
+        remote_depth = await read_last_seqs(self._redis, names.LAST_DEPTH)
+        self.sequencer.seed(remote_ticks, remote_depth)
+        _restamp(publisher, self.sequencer, remote_ticks, remote_depth)
+        publisher.kick()
+
+    async def _step_down(self, publisher: RedisPublisher) -> None:
+        """On shutdown: last status, then release the lease (each bounded in time)."""
+        status = Status(
+            upstream="down", ts=int(time.time() * 1000), symbols=0,
+            reason=f"ingestor {self.instance} stopped; a standby takes over if one runs",
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(2.0):
+                publisher.pending_ticks.clear()
+                publisher.pending_depth.clear()
+                publisher.healthy = True
+                await publisher.set_status(status)
+                await self.lease.release()
+            log.info("released the leader lease")
+        except (TimeoutError, *TRANSIENT) as exc:
+            log.warning("could not release the lease cleanly", extra={"error": str(exc)})
+
+    async def shutdown(self, task: asyncio.Task[None], deadline: float) -> None:
+        """Stop ``task`` (this ingestor's ``run``) gracefully within ``deadline`` seconds."""
+        self._stopping = True
+        task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), deadline)
+        except (asyncio.CancelledError, TimeoutError):
+            pass
+        except Exception:
+            log.exception("the ingestor failed while stopping")
+
+
+def _restamp(
+    publisher: RedisPublisher,
+    sequencer: Sequencer,
+    remote_ticks: dict[str, int],
+    remote_depth: dict[str, int],
+) -> None:
+    """Pending values not newer than what Redis holds get fresh seqs (never go backwards)."""
+    for symbol, tick in publisher.pending_ticks.items():
+        if tick.seq <= remote_ticks.get(symbol, 0):
+            tick.seq = sequencer.ticks[symbol] = sequencer.ticks.get(symbol, 0) + 1
+    for symbol, update in publisher.pending_depth.items():
+        if update.seq <= remote_depth.get(symbol, 0):
+            update.seq = sequencer.depth[symbol] = sequencer.depth.get(symbol, 0) + 1

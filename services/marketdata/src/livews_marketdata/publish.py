@@ -1,0 +1,308 @@
+"""Writing the Redis contract (CONTRACT §4): ticks, depth, last values and the feed status.
+
+Contract of :class:`Publisher`:
+
+- **One round-trip per batch.** ``publish(ticks, depth)`` writes a batch of updates that
+  arrived together with one ``EVALSHA``: every tick is published to ``md:tick:{SYMBOL}`` and
+  the newest per symbol written to ``md:last`` (depth likewise to ``md:depth:{SYMBOL}`` and
+  ``md:depth:last``), atomically, so ``md:last`` never holds a value older than one already
+  published.
+- **Fenced.** The script first checks that the leader lease is still ``(holder, epoch)``;
+  otherwise it writes nothing, and :attr:`fenced` is set so the caller re-checks leadership.
+- **Order.** Per symbol, updates are written in call order. While Redis is unreachable (or
+  the write was fenced) nothing is lost but history: the newest value per symbol is kept
+  (conflation) and written as one batch when Redis is back; subscribers see a ``seq`` jump.
+- ``publish`` never raises for Redis trouble; :meth:`run` (a task the owner runs and cancels)
+  retries what is pending, with jittered backoff.
+- ``set_status`` sets ``md:status`` (key) and publishes it on the channel of the same name,
+  fenced the same way; the newest status wins if Redis is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from livews_common import names
+from livews_common.models import Depth, Status, Tick, encode
+from livews_marketdata.backoff import Backoff
+from livews_marketdata.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+FENCED = -1
+#: Redis errors after which a write is retried later (anything else is a bug: it propagates).
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+_PUBLISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
+  return -1
+end
+local function write(prefix, key, first, count)
+  local last, order, i = {}, {}, first
+  for _ = 1, count do
+    local sym, val = ARGV[i], ARGV[i + 1]
+    redis.call('PUBLISH', prefix .. sym, val)
+    if last[sym] == nil then order[#order + 1] = sym end
+    last[sym] = val
+    i = i + 2
+  end
+  local args = {}
+  for _, sym in ipairs(order) do
+    args[#args + 1] = sym
+    args[#args + 1] = last[sym]
+    if #args >= 2000 then
+      redis.call('HSET', key, unpack(args))
+      args = {}
+    end
+  end
+  if #args > 0 then redis.call('HSET', key, unpack(args)) end
+  return i
+end
+local nt, nd = tonumber(ARGV[5]), tonumber(ARGV[6])
+local next_arg = write(ARGV[3], KEYS[3], 7, nt)
+write(ARGV[4], KEYS[4], next_arg, nd)
+return nt + nd
+"""
+
+_STATUS = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
+  return -1
+end
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('PUBLISH', KEYS[3], ARGV[3])
+return 1
+"""
+
+
+class Fenced(Exception):
+    """Redis refused a write: the lease is not ``(holder, epoch)`` any more."""
+
+
+class Publisher(Protocol):
+    """Writes normalized updates and the feed status (see the module docstring)."""
+
+    async def publish(self, ticks: Sequence[Tick], depth: Sequence[Depth]) -> None: ...
+
+    async def set_status(self, status: Status) -> None: ...
+
+
+class RedisPublisher:
+    """The Redis implementation; ``epoch`` returns the lease epoch to fence with (or None)."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        holder: str,
+        epoch: Callable[[], int | None],
+        metrics: Metrics,
+        *,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._redis = redis
+        self._holder = holder
+        self._epoch = epoch
+        self._metrics = metrics
+        self._backoff = backoff or Backoff(0.05, 1.0)
+        self._publish = redis.register_script(_PUBLISH)
+        self._status = redis.register_script(_STATUS)
+        self._keys = [names.LEADER_LEASE, names.LEADER_EPOCH, names.LAST_TICKS, names.LAST_DEPTH]
+        self.pending_ticks: dict[str, Tick] = {}
+        self.pending_depth: dict[str, Depth] = {}
+        self.pending_status: Status | None = None
+        self.healthy = True
+        self.fenced = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._flushing = False
+
+    # -- the hot path ---------------------------------------------------------------------
+
+    async def publish(self, ticks: Sequence[Tick], depth: Sequence[Depth]) -> None:
+        if not ticks and not depth:
+            return
+        if not self.healthy or self._flushing or self.pending_ticks or self.pending_depth:
+            self._conflate(ticks, depth)
+            return
+        try:
+            await self._write(ticks, depth)
+        except Fenced:
+            self._conflate(ticks, depth)
+            self._on_fenced()
+        except TRANSIENT as exc:
+            self._conflate(ticks, depth)
+            self._on_failure(exc)
+
+    async def _write(self, ticks: Sequence[Tick], depth: Sequence[Depth]) -> None:
+        epoch = self._epoch()
+        if epoch is None:
+            raise Fenced
+        args: list[str | bytes | int] = [
+            self._holder, epoch, names.TICK_CHANNEL_PREFIX, names.DEPTH_CHANNEL_PREFIX,
+            len(ticks), len(depth),
+        ]  # fmt: skip
+        append = args.append
+        for tick in ticks:
+            append(tick.symbol)
+            append(encode(tick))
+        for update in depth:
+            append(update.symbol)
+            append(encode(update))
+        started = time.perf_counter()
+        result = await self._publish(keys=self._keys, args=args)
+        m = self._metrics
+        m.publish_latency.observe(time.perf_counter() - started)
+        if int(result) == FENCED:
+            raise Fenced
+        m.publish_batch.observe(len(ticks) + len(depth))
+        if ticks:
+            m.ticks_out.labels("tick").inc(len(ticks))
+        if depth:
+            m.ticks_out.labels("depth").inc(len(depth))
+        if not self.healthy:
+            log.info("Redis writes resumed")
+        self.healthy = True
+        m.redis_up.set(1)
+
+    async def set_status(self, status: Status) -> None:
+        self.pending_status = status
+        if self.healthy and not self._flushing:
+            try:
+                await self._write_status()
+            except Fenced:
+                self._on_fenced()
+            except TRANSIENT as exc:
+                self._on_failure(exc)
+
+    async def _write_status(self) -> None:
+        status = self.pending_status
+        if status is None:
+            return
+        epoch = self._epoch()
+        if epoch is None:
+            raise Fenced
+        keys = [names.LEADER_LEASE, names.LEADER_EPOCH, names.STATUS]
+        result = await self._status(keys=keys, args=[self._holder, epoch, encode(status)])
+        if int(result) == FENCED:
+            raise Fenced
+        if self.pending_status is status:
+            self.pending_status = None
+
+    # -- trouble --------------------------------------------------------------------------
+
+    def _conflate(self, ticks: Sequence[Tick], depth: Sequence[Depth]) -> None:
+        pt, pd = self.pending_ticks, self.pending_depth
+        before = len(pt) + len(pd)
+        for tick in ticks:
+            pt[tick.symbol] = tick
+        for update in depth:
+            pd[update.symbol] = update
+        superseded = len(ticks) + len(depth) - (len(pt) + len(pd) - before)
+        if superseded:
+            self._metrics.ticks_dropped.labels("conflated").inc(superseded)
+        self._metrics.conflated.set(len(pt) + len(pd))
+        self._wake.set()
+
+    def _on_failure(self, exc: BaseException) -> None:
+        if self.healthy:
+            log.warning(
+                "Redis write failed; keeping the newest value per symbol until it is back",
+                extra={"error": f"{type(exc).__name__}: {exc}"},
+            )
+        self.healthy = False
+        self._metrics.redis_up.set(0)
+        self._wake.set()
+
+    def _on_fenced(self) -> None:
+        if not self.fenced.is_set():
+            log.warning("Redis refused a write: the leader lease is not ours at this epoch")
+        self.healthy = False
+        self.fenced.set()
+
+    def kick(self) -> None:
+        """Retry what is pending now (the lease was re-taken, say)."""
+        self.fenced.clear()
+        self._backoff.reset()
+        self._wake.set()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.pending_ticks or self.pending_depth or self.pending_status is not None)
+
+    # -- the flusher ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Write what is pending whenever there is some; runs until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.pending and not self.fenced.is_set():
+                if not await self.flush_once():
+                    await self._backoff.sleep()
+            if not self.pending:
+                self.healthy = True
+
+    async def flush_once(self) -> bool:
+        """Try to write everything pending as one batch; False if it must be retried."""
+        ticks, depth = self.pending_ticks, self.pending_depth
+        self.pending_ticks, self.pending_depth = {}, {}
+        self._flushing = True
+        try:
+            if ticks or depth:
+                await self._write(list(ticks.values()), list(depth.values()))
+                log.info(
+                    "flushed conflated values after a Redis outage",
+                    extra={"ticks": len(ticks), "depth": len(depth)},
+                )
+            await self._write_status()
+        except Fenced:
+            self._restore(ticks, depth)
+            self._on_fenced()
+            return False
+        except TRANSIENT as exc:
+            self._restore(ticks, depth)
+            self._on_failure(exc)
+            return False
+        finally:
+            self._flushing = False
+        self._backoff.reset()
+        self._metrics.conflated.set(len(self.pending_ticks) + len(self.pending_depth))
+        return True
+
+    def _restore(self, ticks: dict[str, Tick], depth: dict[str, Depth]) -> None:
+        # What arrived during the failed attempt is newer: it wins over the restored values.
+        self.pending_ticks = {**ticks, **self.pending_ticks}
+        self.pending_depth = {**depth, **self.pending_depth}
+        self._metrics.conflated.set(len(self.pending_ticks) + len(self.pending_depth))
+
+
+class MemoryPublisher:
+    """Keeps everything in lists, for unit tests of the pipeline and the supervisor."""
+
+    def __init__(self) -> None:
+        self.ticks: list[Tick] = []
+        self.depth: list[Depth] = []
+        self.statuses: list[Status] = []
+        self.batches = 0
+        self.changed = asyncio.Event()
+
+    async def publish(self, ticks: Sequence[Tick], depth: Sequence[Depth]) -> None:
+        if ticks or depth:
+            self.batches += 1
+            self.ticks.extend(ticks)
+            self.depth.extend(depth)
+            self.changed.set()
+
+    async def set_status(self, status: Status) -> None:
+        self.statuses.append(status)
+        self.changed.set()
+
+
+__all__ = ["Fenced", "MemoryPublisher", "Publisher", "RedisError", "RedisPublisher"]

@@ -1,0 +1,133 @@
+"""The ingestor's configuration: environment variables only (12-factor).
+
+Every variable, its default and its meaning is in docs/marketdata.md. Secrets (the optional
+``FYERS_ACCESS_TOKEN``) are read through :func:`livews_common.settings.read_secret`, so
+``FYERS_ACCESS_TOKEN_FILE`` works too, and are never kept in a field that ``repr`` shows.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from livews_common.settings import BaseServiceSettings, ConfigError, read_secret
+from livews_common.symbols import DEFAULT_WATCHLIST, is_valid_symbol
+
+#: Fyers' own index map; the SDK fetches it on first use unless its cache is pre-filled.
+FYERS_INDEX_MAP_URL = "https://public.fyers.in/sym_details/index_hsm_mapping.json"
+_FYERS_HOSTS = ("fyers.in",)
+_OFF = frozenset({"", "off", "none", "disabled", "false", "0"})
+
+SourceKind = Literal["fyers", "replay"]
+
+
+class MarketdataSettings(BaseServiceSettings):
+    """What ``livews-marketdata`` reads from its environment."""
+
+    data_ws_url: str = Field("wss://socket.fyers.in/hsm/v1-5/prod", alias="FYERS_DATA_WS_URL")
+    data_base: str = Field("https://api-t1.fyers.in/data", alias="FYERS_DATA_BASE")
+    index_map_url: str | None = Field(None, alias="MARKETDATA_INDEX_MAP_URL")
+    source: SourceKind = Field("fyers", alias="MARKETDATA_SOURCE")
+    replay_path: Path | None = Field(None, alias="MARKETDATA_REPLAY_PATH")
+    replay_speed: float = Field(1.0, gt=0, alias="MARKETDATA_REPLAY_SPEED")
+    replay_loop: bool = Field(True, alias="MARKETDATA_REPLAY_LOOP")
+    record_path: Path | None = Field(None, alias="MARKETDATA_RECORD_PATH")
+    stall_seconds: float = Field(20.0, gt=0, alias="MARKETDATA_STALL_SECONDS")
+    connect_timeout: float = Field(10.0, gt=0, alias="MARKETDATA_CONNECT_TIMEOUT")
+    rest_timeout: float = Field(10.0, gt=0, alias="MARKETDATA_REST_TIMEOUT")
+    sdk_log_dir_raw: str | None = Field(None, alias="MARKETDATA_SDK_LOG_DIR")
+    instance_id_raw: str | None = Field(None, alias="MARKETDATA_INSTANCE_ID")
+    lease_ttl_ms: int = Field(2000, ge=500, alias="MARKETDATA_LEASE_TTL_MS")
+    standby_poll_ms: int = Field(250, ge=20, alias="MARKETDATA_STANDBY_POLL_MS")
+    watchlist_raw: str | None = Field(None, alias="MARKETDATA_WATCHLIST")
+    symbol_limit: int = Field(5000, ge=1, le=5000, alias="MARKETDATA_SYMBOL_LIMIT")
+    demand_debounce_ms: int = Field(100, ge=0, alias="MARKETDATA_DEMAND_DEBOUNCE_MS")
+    demand_rescan_seconds: float = Field(5.0, gt=0, alias="MARKETDATA_DEMAND_RESCAN_SECONDS")
+    backoff_base_ms: int = Field(500, ge=10, alias="MARKETDATA_BACKOFF_BASE_MS")
+    backoff_max_ms: int = Field(30_000, ge=10, alias="MARKETDATA_BACKOFF_MAX_MS")
+    log_json: bool | None = Field(None, alias="LIVEWS_LOG_JSON")
+
+    @field_validator("data_base", "data_ws_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def symbol_token_url(self) -> str:
+        """Where symbols are resolved to Fyers tokens: ``{FYERS_DATA_BASE}/symbol-token``."""
+        return f"{self.data_base}/symbol-token"
+
+    @property
+    def index_map(self) -> str:
+        """The index map URL: configured, else Fyers' own, else the data base's origin's."""
+        if self.index_map_url:
+            return self.index_map_url
+        parts = urlsplit(self.data_base)
+        host = parts.hostname or ""
+        if any(host == h or host.endswith("." + h) for h in _FYERS_HOSTS):
+            return FYERS_INDEX_MAP_URL
+        return f"{parts.scheme}://{parts.netloc}/sym_details/index_hsm_mapping.json"
+
+    @property
+    def sdk_log_dir(self) -> Path | None:
+        """Where the SDK's log file goes; None when disabled (``MARKETDATA_SDK_LOG_DIR=off``)."""
+        raw = self.sdk_log_dir_raw
+        if raw is None:
+            return self.state_dir / "fyers-sdk"
+        if raw.strip().lower() in _OFF:
+            return None
+        return Path(raw)
+
+    def make_instance_id(self) -> str:
+        """``MARKETDATA_INSTANCE_ID``, else ``host-pid-random`` (call once per process)."""
+        return self.instance_id_raw or _default_instance_id()
+
+    @property
+    def lease_ttl(self) -> float:
+        return self.lease_ttl_ms / 1000
+
+    @property
+    def watchlist(self) -> tuple[str, ...]:
+        """Symbols always subscribed (default: NIFTY 50 and its two indices)."""
+        if self.watchlist_raw is None:
+            return DEFAULT_WATCHLIST
+        symbols = tuple(s.strip() for s in self.watchlist_raw.split(",") if s.strip())
+        bad = [s for s in symbols if not is_valid_symbol(s)]
+        if bad:
+            raise ConfigError(f"MARKETDATA_WATCHLIST has malformed symbols: {', '.join(bad)}")
+        return tuple(dict.fromkeys(symbols))
+
+    @property
+    def json_logs(self) -> bool:
+        return self.is_prod if self.log_json is None else self.log_json
+
+    def access_token(self) -> str | None:
+        """``FYERS_ACCESS_TOKEN`` (or ``_FILE``): an ``APPID:TOKEN`` used instead of auth's."""
+        value = read_secret("FYERS_ACCESS_TOKEN")
+        return value.strip() if value and value.strip() else None
+
+    def check(self) -> None:
+        """Refuse settings that cannot run, naming the variable."""
+        if self.source == "replay":
+            if self.replay_path is None:
+                raise ConfigError("MARKETDATA_SOURCE=replay needs MARKETDATA_REPLAY_PATH")
+            if not self.replay_path.is_file():
+                raise ConfigError(f"MARKETDATA_REPLAY_PATH={self.replay_path} is not a file")
+        if self.backoff_max_ms < self.backoff_base_ms:
+            raise ConfigError("MARKETDATA_BACKOFF_MAX_MS must be >= MARKETDATA_BACKOFF_BASE_MS")
+        self.watchlist  # noqa: B018 - validates MARKETDATA_WATCHLIST
+        token = self.access_token()
+        if token is not None and ":" not in token:
+            raise ConfigError(
+                "FYERS_ACCESS_TOKEN must be APPID:TOKEN (the app id, a colon, the token)"
+            )
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
