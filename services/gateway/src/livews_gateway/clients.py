@@ -1,0 +1,120 @@
+"""Connected clients: what each one holds, and the indexes to find them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Literal
+
+from livews_gateway.limits import TokenBucket
+from livews_gateway.outlet import Outlet
+
+Mode = Literal["quote", "depth"]
+MODES: tuple[Mode, Mode] = ("quote", "depth")
+#: Index of a mode in per-mode arrays (``Client.pending``, ``Client.subs``).
+MODE_INDEX: dict[str, int] = {"quote": 0, "depth": 1}
+
+
+class Entry:
+    """One message from Redis (a Tick or a Depth), shared by every client that receives it."""
+
+    __slots__ = ("data", "ingest_ts", "seq", "symbol")
+
+    def __init__(self, symbol: str, seq: int, ingest_ts: int, data: bytes) -> None:
+        self.symbol = symbol
+        self.seq = seq
+        self.ingest_ts = ingest_ts
+        self.data = data
+
+
+class Client:
+    """One authenticated Socket.IO connection.
+
+    ``pending[i]`` holds the entries waiting for the next flush, per mode; ``control`` holds
+    frames the flusher writes before them (the snapshot that follows a subscribe ack, the
+    status that follows the connect). Only the event loop's thread touches a client.
+    """
+
+    __slots__ = (
+        "behind_since", "bucket", "closing", "connected_at", "control", "dirty", "eio_sid",
+        "exp", "hold", "notice_at", "outlet", "pending", "session", "sid", "subs", "user",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        sid: str,
+        eio_sid: str,
+        outlet: Outlet,
+        *,
+        user: str,
+        session: str,
+        exp: int,
+        bucket: TokenBucket,
+    ) -> None:
+        self.sid = sid
+        self.eio_sid = eio_sid
+        self.outlet = outlet
+        self.user = user
+        self.session = session
+        self.exp = exp
+        self.notice_at = 0.0
+        self.bucket = bucket
+        self.subs: tuple[set[str], set[str]] = (set(), set())
+        self.pending: list[list[Entry]] = [[], []]
+        self.control: list[bytes] = []
+        self.dirty = False
+        self.hold = 0
+        self.behind_since: float | None = None
+        self.closing = False
+        self.connected_at = time.monotonic()
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self.subs[0]) + len(self.subs[1])
+
+    def __repr__(self) -> str:
+        return f"<Client {self.sid} user={self.user} subs={self.subscription_count}>"
+
+
+class ClientRegistry:
+    """Clients by Socket.IO sid and by auth session id (for revocation)."""
+
+    def __init__(self) -> None:
+        self._by_sid: dict[str, Client] = {}
+        self._by_session: dict[str, set[Client]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_sid)
+
+    def __iter__(self) -> Iterator[Client]:
+        return iter(list(self._by_sid.values()))
+
+    def get(self, sid: str) -> Client | None:
+        return self._by_sid.get(sid)
+
+    def add(self, client: Client) -> None:
+        self._by_sid[client.sid] = client
+        self._by_session.setdefault(client.session, set()).add(client)
+
+    def remove(self, client: Client) -> None:
+        if self._by_sid.get(client.sid) is client:
+            del self._by_sid[client.sid]
+        self._unindex(client)
+
+    def rebind_session(self, client: Client, session: str) -> None:
+        """The client refreshed its token with one of another session."""
+        if session == client.session:
+            return
+        self._unindex(client)
+        client.session = session
+        self._by_session.setdefault(session, set()).add(client)
+
+    def of_session(self, session: str) -> list[Client]:
+        return list(self._by_session.get(session, ()))
+
+    def _unindex(self, client: Client) -> None:
+        peers = self._by_session.get(client.session)
+        if peers is not None:
+            peers.discard(client)
+            if not peers:
+                del self._by_session[client.session]

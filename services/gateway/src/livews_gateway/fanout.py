@@ -1,0 +1,266 @@
+"""Fan-out: from one Redis message to every client of its room, batched per client.
+
+Delivery contract (what a client sees):
+
+* one ``ticks`` frame (and one ``depth`` frame) per flush, carrying everything pending for
+  it across all its symbols, in arrival order;
+* per symbol, ``seq`` strictly increases from the snapshot on: a message not newer than
+  what the room last relayed, or than the client's snapshot, is not sent;
+* a client whose connection is not writable (its outgoing buffer is over the high-water
+  mark) is *conflated*: it keeps only the latest message per symbol until it drains; one
+  that stays blocked for ``slow_seconds`` is handed to ``on_slow`` (cut off with ``bye``).
+
+How it stays fast: a message is decoded once (only its head: symbol, seq, ingest_ts) and
+its JSON bytes are forwarded as they are. Relaying it to a room is an append of one shared
+:class:`~livews_gateway.clients.Entry` per member. A flush builds each distinct frame once
+(clients with the same pending entries share it) and writes it with a synchronous call
+per client — no task per recipient. When idle a flush happens on the next loop turn; under
+load the window before the next flush widens to twice the last flush's duration, bounded
+by ``flush_max``, so flushing never takes more than about a third of the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from livews_common.models import TickHead, WireError, decode
+from livews_gateway.clients import Client, Entry
+from livews_gateway.frames import DEPTH, TICKS, batch_frame
+from livews_gateway.metrics import GatewayMetrics
+from livews_gateway.rooms import Room, Rooms
+
+log = logging.getLogger(__name__)
+
+#: The window after a flush is this many times the flush's own duration.
+WIDEN = 2.0
+#: Pending entries per client and mode beyond which they are conflated even before a flush.
+PENDING_CAP = 4096
+#: How often blocked clients are checked for the slow-consumer deadline (seconds).
+BLOCKED_CHECK = 0.25
+
+_EVENTS = (TICKS, DEPTH)
+_MODES = ("quote", "depth")
+
+
+class _Built:
+    """A frame built in this flush, and how many clients it went to."""
+
+    __slots__ = ("frame", "latency", "uses")
+
+    def __init__(self, frame: bytes, latency: float) -> None:
+        self.frame = frame
+        self.latency = latency
+        self.uses = 0
+
+
+def conflate(pending: list[Entry]) -> list[Entry]:
+    """The latest entry per symbol, in the order symbols first appeared."""
+    latest: dict[str, Entry] = {}
+    for entry in pending:
+        latest[entry.symbol] = entry
+    return list(latest.values())
+
+
+class Fanout:
+    """Relays room messages to clients and flushes them in batches (see the module doc)."""
+
+    def __init__(
+        self,
+        rooms: Rooms,
+        metrics: GatewayMetrics,
+        *,
+        flush_min: float,
+        flush_max: float,
+        slow_seconds: float,
+        on_slow: Callable[[Client], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rooms = rooms
+        self._metrics = metrics
+        self._flush_min = flush_min
+        self._flush_max = flush_max
+        self._slow_seconds = slow_seconds
+        self._on_slow = on_slow
+        self._clock = clock
+        self._dirty: list[Client] = []
+        self._blocked: set[Client] = set()
+        self._wake = asyncio.Event()
+        self.window = flush_min
+        self.stale = 0
+
+    # --- in: messages from the bus -------------------------------------------------------------
+
+    def on_message(self, channel: str, data: bytes) -> None:
+        """A Tick or Depth JSON from a room's channel."""
+        room = self._rooms.room(channel)
+        if room is None:
+            return  # arrived after the room's last member left
+        try:
+            data.decode()  # websocket text frames must be UTF-8: check once, not per client
+            head = decode(data, TickHead)
+        except (UnicodeDecodeError, WireError) as exc:
+            self._metrics.bad_messages.inc()
+            log.warning(
+                "dropping undecodable message", extra={"channel": channel, "error": str(exc)}
+            )
+            return
+        if head.symbol != room.symbol:
+            self._metrics.bad_messages.inc()
+            return
+        self.relay(room, Entry(head.symbol, head.seq, head.ingest_ts, data))
+
+    def relay(self, room: Room, entry: Entry) -> None:
+        """Queue ``entry`` for every member of ``room`` that does not hold it already."""
+        if entry.seq <= room.last_seq:
+            self.stale += 1
+            return
+        room.last_seq = entry.seq
+        index = room.index
+        floors = room.floors
+        dirty = self._dirty
+        for client in room.members:
+            if floors:
+                floor = floors.get(client)
+                if floor is not None:
+                    if entry.seq <= floor:
+                        continue
+                    del floors[client]
+            pending = client.pending[index]
+            pending.append(entry)
+            if len(pending) > PENDING_CAP:
+                client.pending[index] = conflate(pending)
+            if not client.dirty:
+                client.dirty = True
+                dirty.append(client)
+        if dirty:
+            self._wake.set()
+
+    def touch(self, client: Client) -> None:
+        """Have ``client`` flushed soon (it has control frames, or was held)."""
+        if not client.dirty:
+            client.dirty = True
+            self._dirty.append(client)
+        self._wake.set()
+
+    def resumed(self, client: Client) -> None:
+        """``client``'s connection drained: give it what it has pending."""
+        if client in self._blocked:
+            self._blocked.discard(client)
+            self.touch(client)
+
+    def forget(self, client: Client) -> None:
+        self._blocked.discard(client)
+
+    # --- out: flushing -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Flush whenever something is pending, with the adaptive window; until cancelled."""
+        while True:
+            if self._blocked:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), BLOCKED_CHECK)
+                except TimeoutError:
+                    self._check_blocked()
+                    continue
+            else:
+                await self._wake.wait()
+            # The window: zero when idle (the next loop turn, after whatever else is ready),
+            # wider under load, which batches more per frame and bounds the flush cost.
+            await asyncio.sleep(self.window)
+            self._wake.clear()
+            started = time.perf_counter()
+            self.flush()
+            took = time.perf_counter() - started
+            self.window = min(self._flush_max, max(self._flush_min, took * WIDEN))
+
+    def flush(self) -> None:
+        """Write every dirty client's pending frames (or conflate those that cannot take them)."""
+        dirty, self._dirty = self._dirty, []
+        now = self._clock()
+        now_ms = time.time() * 1000.0
+        frames: dict[tuple[int, tuple[Entry, ...]], _Built] = {}
+        n_frames = [0, 0]
+        n_items = [0, 0]
+        control = 0
+        conflated = 0
+        for client in dirty:
+            client.dirty = False
+            if client.closing or client.hold:
+                continue
+            outlet = client.outlet
+            if client.control:
+                for frame in client.control:
+                    outlet.write_text(frame)
+                control += len(client.control)
+                client.control.clear()
+            if not outlet.writable():
+                conflated += self._hold_back(client, now)
+                continue
+            client.behind_since = None
+            for index in (0, 1):
+                pending = client.pending[index]
+                if not pending:
+                    continue
+                client.pending[index] = []
+                key = (index, tuple(pending))
+                built = frames.get(key)
+                if built is None:
+                    oldest = min(e.ingest_ts for e in pending)
+                    frame = batch_frame(_EVENTS[index], [e.data for e in pending])
+                    built = frames[key] = _Built(frame, max(0.0, now_ms - oldest) / 1000.0)
+                outlet.write_text(built.frame)
+                built.uses += 1
+                n_frames[index] += 1
+                n_items[index] += len(pending)
+        self._account(frames, n_frames, n_items, control, conflated)
+
+    def _hold_back(self, client: Client, now: float) -> int:
+        """``client`` cannot take more now: conflate, and cut it off if blocked too long."""
+        dropped = 0
+        for index in (0, 1):
+            pending = client.pending[index]
+            if len(pending) > 1:
+                kept = conflate(pending)
+                dropped += len(pending) - len(kept)
+                client.pending[index] = kept
+        if client.behind_since is None:
+            client.behind_since = now
+        self._blocked.add(client)
+        if now - client.behind_since > self._slow_seconds:
+            self._blocked.discard(client)
+            self._on_slow(client)
+        return dropped
+
+    def _check_blocked(self) -> None:
+        now = self._clock()
+        for client in list(self._blocked):
+            if client.closing:
+                self._blocked.discard(client)
+            elif client.outlet.writable():
+                self.resumed(client)
+            elif client.behind_since is not None and now - client.behind_since > self._slow_seconds:
+                self._blocked.discard(client)
+                self._on_slow(client)
+
+    def _account(
+        self,
+        frames: dict[tuple[int, tuple[Entry, ...]], _Built],
+        n_frames: list[int],
+        n_items: list[int],
+        control: int,
+        conflated: int,
+    ) -> None:
+        m = self._metrics
+        for built in frames.values():
+            m.latency.observe(built.latency, built.uses)
+        for index, event in enumerate(_EVENTS):
+            if n_frames[index]:
+                m.frames_out.labels(event).inc(n_frames[index])
+                m.ticks_out.labels(_MODES[index]).inc(n_items[index])
+        if control:
+            m.frames_out.labels("control").inc(control)
+        if conflated:
+            m.conflated.inc(conflated)

@@ -1,0 +1,415 @@
+"""The gateway: owns the parts and implements CONTRACT §3 on top of them.
+
+Ownership: :meth:`Gateway.running` starts every background task (Redis subscriber, flusher,
+demand announcer, expiry watch, disconnector, resync) and, on exit, cancels and awaits
+them, withdraws the demand and closes the store. Socket.IO handlers (``handlers.py``)
+call the ``connect`` / ``subscribe`` / … coroutines here and map errors to the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from livews_common import names
+from livews_common.codes import ByeCode, ErrorCode
+from livews_common.models import Revocation, TickHead, WireError, decode
+from livews_gateway.bus import Bus, MessageHandler, StateHandler
+from livews_gateway.clients import MODE_INDEX, MODES, Client, ClientRegistry, Entry, Mode
+from livews_gateway.demand import DemandAnnouncer
+from livews_gateway.errors import AuthRefused, BadRequest, RateLimited
+from livews_gateway.fanout import Fanout
+from livews_gateway.frames import snapshot_frame
+from livews_gateway.limits import TokenBucket
+from livews_gateway.metrics import GatewayMetrics, LiveCounts
+from livews_gateway.outlet import Outlet, QueueOutlet
+from livews_gateway.requests import parse_refresh, parse_symbols, rejection
+from livews_gateway.rooms import Rooms, channel_of
+from livews_gateway.server import GatewaySocketIO
+from livews_gateway.sessions import Disconnector, ExpiryWatch, expiring_frame
+from livews_gateway.settings import GatewaySettings
+from livews_gateway.status import UpstreamStatus
+from livews_gateway.store import Store, StoreUnavailable
+from livews_gateway.tokens import Authenticator, RevokedSessions, TokenVerifier
+from livews_gateway.verdicts import VerdictBook
+from livews_gateway.wsprotocol import OUTLET_EXTENSION
+
+log = logging.getLogger(__name__)
+
+BusFactory = Callable[[MessageHandler, StateHandler, StateHandler], Bus]
+
+_FIXED_CHANNELS = (names.STATUS, names.SESSION_REVOKED, names.SYMBOL_VERDICT_CHANNEL)
+#: Symbols per HMGET when re-reading md:last after Redis came back.
+_RESYNC_CHUNK = 500
+
+
+class Gateway:
+    """One gateway process's state and behaviour (see the module doc)."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        sio: GatewaySocketIO,
+        store: Store,
+        bus_factory: BusFactory,
+        verifier: TokenVerifier,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.settings = settings
+        self.sio = sio
+        self.store = store
+        self.verifier = verifier
+        self.metrics = metrics
+        self.clients = ClientRegistry()
+        self.bus = bus_factory(self._on_message, self._on_redis_up, self._on_redis_down)
+        self.rooms = Rooms(self.bus, on_change=self._on_rooms_changed)
+        self.demand = DemandAnnouncer(
+            store, self.rooms, metrics, instance=settings.instance_id,
+            ttl=settings.demand_ttl, refresh=settings.demand_refresh,
+        )  # fmt: skip
+        self.verdicts = VerdictBook(store, self.demand, metrics, wait=settings.verdict_wait)
+        self.status = UpstreamStatus(self._broadcast)
+        self.revoked = RevokedSessions()
+        self.auth = Authenticator(verifier, store, self.revoked)
+        self.disconnector = Disconnector(sio, metrics)
+        self.fanout = Fanout(
+            self.rooms, metrics, flush_min=settings.flush_min_ms / 1000,
+            flush_max=settings.flush_max_ms / 1000, slow_seconds=settings.slow_consumer_seconds,
+            on_slow=self._on_slow,
+        )  # fmt: skip
+        self.expiry = ExpiryWatch(
+            notice=settings.expiry_notice_seconds, on_notice=self._on_expiring,
+            on_expired=self._on_expired,
+        )  # fmt: skip
+        self.draining = False
+        self._empty = asyncio.Event()  # set whenever no client is connected
+        self._empty.set()
+        self.failed: str | None = None
+        self._resync = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        metrics.watch(self.live_counts)
+        metrics.info.labels(settings.instance_id).set(1)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the background tasks for the duration of the block."""
+        for channel in _FIXED_CHANNELS:
+            await self.bus.acquire([channel], wait=0)
+        self._spawn("redis-bus", self.bus.run())
+        self._spawn("fanout", self.fanout.run())
+        self._spawn("demand", self.demand.run())
+        self._spawn("expiry", self.expiry.run())
+        self._spawn("disconnector", self.disconnector.run())
+        self._spawn("resync", self._resync_loop())
+        load = getattr(self.verifier, "load", None)
+        if load is not None:
+            self._spawn("jwks", load())
+        try:
+            yield
+        finally:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.demand.withdraw()
+
+    def _spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro, name=f"gateway:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.failed = f"{task.get_name()} crashed: {error!r}"
+            log.critical("background task crashed", exc_info=error, extra={"task": task.get_name()})
+
+    @property
+    def ready(self) -> tuple[bool, str]:
+        """(ready, reason) for /readyz."""
+        if self.failed:
+            return False, self.failed
+        if self.draining:
+            return False, "draining"
+        if not self.bus.up:
+            return False, "redis unavailable"
+        if not self.verifier.ready:
+            return False, "signing keys (JWKS) not loaded"
+        if len(self.clients) >= self.settings.max_connections:
+            return False, "at connection limit"
+        return True, "ok"
+
+    def live_counts(self) -> LiveCounts:
+        return LiveCounts(
+            connections=len(self.clients),
+            subscriptions={m: self.rooms.subscriptions[MODE_INDEX[m]] for m in MODES},
+            rooms={m: self.rooms.counts[MODE_INDEX[m]] for m in MODES},
+            flush_window_seconds=self.fanout.window,
+            redis_up=self.bus.up,
+            draining=self.draining,
+        )
+
+    async def drain(self, seconds: float) -> None:
+        """Stop taking clients; say ``bye`` server_shutdown to each, spread over ``seconds``."""
+        self.draining = True
+        clients = list(self.clients)
+        random.shuffle(clients)
+        log.info("draining", extra={"clients": len(clients), "seconds": seconds})
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        schedule = sorted(random.uniform(0, seconds) for _ in clients)
+        for client, at in zip(clients, schedule, strict=True):
+            delay = start + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.disconnector.kick(client, ByeCode.SERVER_SHUTDOWN, "server restarting")
+        # Give the last ones a moment to receive their bye and leave.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._empty.wait(), 3.0)
+
+    # --- connections ---------------------------------------------------------------------------
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
+        """Authorise and register a new connection, or raise :class:`AuthRefused`."""
+        token = auth.get("token") if isinstance(auth, dict) else None
+        claims = await self.auth.check(token)
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        eio_socket = self.sio.eio_socket(eio_sid) if eio_sid else None
+        if eio_socket is None or eio_socket.closed or eio_socket.closing:
+            raise AuthRefused("gone", "unauthorized: connection closed during authentication")
+        outlet, direct = self._outlet(environ, eio_socket)
+        client = Client(
+            sid, eio_sid, outlet, user=claims.sub, session=claims.sid, exp=claims.exp,
+            bucket=TokenBucket(self.settings.subscribe_rate, self.settings.subscribe_burst),
+        )  # fmt: skip
+        self.clients.add(client)
+        self._empty.clear()
+        if direct:
+            self.sio.attach_outlet(eio_sid, outlet)
+        outlet.on_writable(lambda: self.fanout.resumed(client))
+        self.expiry.track(client, claims.iat)
+        # Written by the flusher, so it follows python-socketio's CONNECT packet.
+        client.control.append(self.status.frame)
+        self.fanout.touch(client)
+        self.metrics.connects.inc()
+
+    def _outlet(self, environ: dict[str, Any], eio_socket: Any) -> tuple[Outlet, bool]:
+        scope = environ.get("asgi.scope") or {}
+        extension = (scope.get("extensions") or {}).get(OUTLET_EXTENSION)
+        if extension is not None:
+            outlet: Outlet = extension["outlet"]
+            return outlet, True
+        return QueueOutlet(eio_socket), False
+
+    def disconnected(self, sid: str) -> None:
+        client = self.clients.get(sid)
+        if client is None:
+            return
+        client.closing = True
+        self.clients.remove(client)
+        self.rooms.leave_all(client)
+        self.fanout.forget(client)
+        client.outlet.on_writable(None)
+        client.pending = [[], []]
+        client.control.clear()
+        self.sio.detach_outlet(client.eio_sid)
+        if not len(self.clients):
+            self._empty.set()
+
+    def _client(self, sid: str) -> Client:
+        client = self.clients.get(sid)
+        if client is None or client.closing:
+            raise BadRequest("not connected")
+        return client
+
+    def _admit(self, client: Client) -> None:
+        if client.bucket.take():
+            return
+        if client.bucket.strikes >= self.settings.rate_limit_strikes:
+            self.disconnector.kick(client, ByeCode.RATE_LIMITED, "too many requests")
+        raise RateLimited()
+
+    # --- subscriptions -------------------------------------------------------------------------
+
+    async def subscribe(self, sid: str, data: object) -> dict[str, Any]:
+        client = self._client(sid)
+        self._admit(client)
+        request = parse_symbols(data)
+        mode, index = request.mode, MODE_INDEX[request.mode]
+        rejected = request.rejected
+        held = client.subs[index]
+        fresh = [s for s in request.symbols if s not in held]
+        room_left = max(0, self.settings.max_symbols - client.subscription_count)
+        for symbol in fresh[room_left:]:
+            rejected.append(rejection(
+                symbol, ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                f"at most {self.settings.max_symbols} subscriptions per connection",
+            ))  # fmt: skip
+        fresh = fresh[:room_left]
+        verdicts = await self.verdicts.classify(fresh)
+        try:
+            for symbol, reason in verdicts.invalid.items():
+                rejected.append(rejection(symbol, ErrorCode.INVALID_SYMBOL, reason))
+            accepted = [s for s in fresh if s not in verdicts.invalid]
+            if accepted:
+                await self._join(client, mode, accepted)
+        finally:
+            self.verdicts.settle(verdicts)
+        subscribed = [s for s in request.symbols if s in held]
+        return {"ok": True, "subscribed": subscribed, "rejected": rejected}
+
+    async def _join(self, client: Client, mode: Mode, symbols: list[str]) -> None:
+        """Join rooms, then read their latest values for the snapshot (after the ack)."""
+        client.hold += 1
+        try:
+            rooms = await self.rooms.join(client, mode, symbols)
+            try:
+                latest = await self.store.latest(mode, symbols)
+            except StoreUnavailable:
+                latest = [None] * len(symbols)  # values follow when Redis is back (resync)
+        finally:
+            client.hold -= 1
+        if client.closing:
+            self.rooms.leave_all(client)  # it left while we waited
+            return
+        index = MODE_INDEX[mode]
+        items: list[bytes] = []
+        floors: dict[str, int] = {}
+        for room, raw in zip(rooms, latest, strict=True):
+            if raw is None:
+                continue
+            try:
+                head = decode(raw, TickHead)
+            except WireError:
+                continue
+            items.append(raw)
+            floors[room.symbol] = head.seq
+            room.floors[client] = head.seq
+        if floors:
+            client.pending[index] = [
+                e for e in client.pending[index] if e.seq > floors.get(e.symbol, -1)
+            ]
+        client.control.append(snapshot_frame("ticks" if mode == "quote" else "depth", items))
+        self.fanout.touch(client)
+
+    async def unsubscribe(self, sid: str, data: object) -> dict[str, Any]:
+        client = self._client(sid)
+        self._admit(client)
+        request = parse_symbols(data)
+        self.rooms.leave(client, request.mode, request.symbols)
+        return {"ok": True, "unsubscribed": request.symbols}
+
+    async def refresh(self, sid: str, data: object) -> dict[str, Any]:
+        client = self._client(sid)
+        self._admit(client)
+        token = parse_refresh(data)
+        claims = await self.auth.check(token)
+        if claims.sub != client.user:
+            raise AuthRefused("other_user", "forbidden: token of another user", ErrorCode.FORBIDDEN)
+        client.exp = claims.exp
+        self.clients.rebind_session(client, claims.sid)
+        self.expiry.track(client, claims.iat)
+        return {"ok": True, "exp": claims.exp}
+
+    # --- events from Redis ---------------------------------------------------------------------
+
+    def _on_message(self, channel: str, data: bytes) -> None:
+        if channel.startswith(names.TICK_CHANNEL_PREFIX):
+            self.metrics.messages_in.labels("tick").inc()
+            self.fanout.on_message(channel, data)
+        elif channel.startswith(names.DEPTH_CHANNEL_PREFIX):
+            self.metrics.messages_in.labels("depth").inc()
+            self.fanout.on_message(channel, data)
+        elif channel == names.STATUS:
+            self.metrics.messages_in.labels("status").inc()
+            self.status.on_message(data)
+        elif channel == names.SESSION_REVOKED:
+            self.metrics.messages_in.labels("revocation").inc()
+            self._on_revocation(data)
+        elif channel == names.SYMBOL_VERDICT_CHANNEL:
+            self.metrics.messages_in.labels("verdict").inc()
+            self.verdicts.on_message(data)
+
+    def _on_revocation(self, data: bytes) -> None:
+        try:
+            revocation = decode(data, Revocation)
+        except WireError as exc:
+            log.warning("ignoring bad revocation", extra={"error": str(exc)})
+            return
+        self.revoked.add(revocation.sid)
+        for client in self.clients.of_session(revocation.sid):
+            self.disconnector.kick(client, ByeCode.SESSION_REVOKED, "session ended (logged out)")
+
+    def _on_redis_down(self) -> None:
+        log.warning("redis unavailable; clients stay connected, status degraded")
+        self.status.redis_down()
+
+    def _on_redis_up(self) -> None:
+        self._resync.set()
+
+    async def _resync_loop(self) -> None:
+        """After (re)connecting to Redis: status, and the latest value of every room."""
+        while True:
+            await self._resync.wait()
+            self._resync.clear()
+            await self.status.redis_up(self.store)
+            self.demand.changed()
+            for mode in MODES:
+                try:
+                    await self._catch_up(mode)
+                except StoreUnavailable:
+                    break
+
+    async def _catch_up(self, mode: Mode) -> None:
+        symbols = self.rooms.symbols(mode)
+        for start in range(0, len(symbols), _RESYNC_CHUNK):
+            chunk = symbols[start : start + _RESYNC_CHUNK]
+            values = await self.store.latest(mode, chunk)
+            for symbol, raw in zip(chunk, values, strict=True):
+                if raw is None:
+                    continue
+                room = self.rooms.room(channel_of(mode, symbol))
+                if room is None:
+                    continue
+                try:
+                    head = decode(raw, TickHead)
+                except WireError:
+                    continue
+                # Not newer than what the room relayed: nothing was missed for this symbol.
+                self.fanout.relay(room, Entry(head.symbol, head.seq, head.ingest_ts, raw))
+
+    # --- to clients ----------------------------------------------------------------------------
+
+    def _broadcast(self, frame: bytes) -> None:
+        for client in self.clients:
+            client.control.append(frame)
+            self.fanout.touch(client)
+
+    def _on_rooms_changed(self) -> None:
+        self.demand.changed()
+
+    def _on_slow(self, client: Client) -> None:
+        self.disconnector.kick(
+            client, ByeCode.SLOW_CONSUMER,
+            f"outgoing buffer stayed over {self.settings.client_buffer_bytes} bytes for "
+            f"{self.settings.slow_consumer_seconds:g}s",
+        )  # fmt: skip
+
+    def _on_expiring(self, client: Client) -> None:
+        client.control.append(expiring_frame(client.exp))
+        self.fanout.touch(client)
+
+    def _on_expired(self, client: Client) -> None:
+        if client.exp <= time.time():
+            self.disconnector.kick(client, ByeCode.TOKEN_EXPIRED, "access token expired")

@@ -1,0 +1,74 @@
+"""The Redis implementation of :class:`~livews_gateway.store.Store` (contract in ``store.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from livews_common import names
+from livews_gateway.clients import Mode
+from livews_gateway.store import StoreUnavailable
+
+T = TypeVar("T")
+
+
+class RedisStore:
+    """One small connection pool with short timeouts and no hidden retries."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        self._redis = aioredis.Redis.from_url(
+            url, retry=Retry(NoBackoff(), 0), socket_timeout=timeout,
+            socket_connect_timeout=timeout, max_connections=32,
+        )  # fmt: skip
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable(f"redis: {exc!r}") from None
+
+    async def latest(self, mode: Mode, symbols: Sequence[str]) -> list[bytes | None]:
+        if not symbols:
+            return []
+        key = names.LAST_TICKS if mode == "quote" else names.LAST_DEPTH
+        values: list[Any] = await self._call(self._redis.hmget(key, list(symbols)))
+        return values
+
+    async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
+        if not symbols:
+            return []
+        values: list[Any] = await self._call(
+            self._redis.hmget(names.SYMBOL_VERDICTS, list(symbols))
+        )
+        return values
+
+    async def status(self) -> bytes | None:
+        value: Any = await self._call(self._redis.get(names.STATUS))
+        return value.encode() if isinstance(value, str) else value
+
+    async def is_revoked(self, session: str) -> bool:
+        count: int = await self._call(self._redis.exists(names.revoked_session_key(session)))
+        return count > 0
+
+    async def announce(self, instance: str, record: bytes, ttl: float) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(names.demand_key(instance), record, px=max(1, int(ttl * 1000)))
+        pipe.publish(names.DEMAND_CHANGED, instance)
+        await self._call(pipe.execute())
+
+    async def withdraw(self, instance: str) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.delete(names.demand_key(instance))
+        pipe.publish(names.DEMAND_CHANGED, instance)
+        await self._call(pipe.execute())
+
+    async def ping(self) -> None:
+        await self._call(self._redis.ping())

@@ -1,0 +1,62 @@
+"""Parsing what clients send (CONTRACT §3); anything malformed is a :class:`BadRequest`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import cast
+
+from livews_common.codes import ErrorCode
+from livews_common.symbols import is_valid_symbol
+from livews_gateway.clients import MODES, Mode
+from livews_gateway.errors import BadRequest
+
+#: Symbols one subscribe or unsubscribe call may name (the 64 KiB frame limit is the other bound).
+MAX_SYMBOLS_PER_CALL = 1000
+
+
+@dataclass
+class SymbolsRequest:
+    """A subscribe/unsubscribe: well-formed symbols (deduplicated, in order) and refusals."""
+
+    mode: Mode
+    symbols: list[str]
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+
+def rejection(symbol: str, code: ErrorCode, message: str) -> dict[str, str]:
+    return {"symbol": symbol, "code": str(code), "message": message}
+
+
+def parse_symbols(data: object) -> SymbolsRequest:
+    """``{"symbols": [...], "mode": "quote" | "depth"}``; mode defaults to quote."""
+    if not isinstance(data, dict):
+        raise BadRequest('payload must be an object: {"symbols": [...], "mode": "quote"}')
+    mode = data.get("mode", "quote")
+    if mode not in MODES:
+        raise BadRequest('mode must be "quote" or "depth"')
+    symbols = data.get("symbols")
+    if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+        raise BadRequest("symbols must be a list of strings")
+    if len(symbols) > MAX_SYMBOLS_PER_CALL:
+        raise BadRequest(f"at most {MAX_SYMBOLS_PER_CALL} symbols per call")
+    request = SymbolsRequest(mode=cast(Mode, mode), symbols=[])
+    seen: set[str] = set()
+    for symbol in symbols:
+        if symbol in seen:
+            continue
+        seen.add(symbol)
+        if is_valid_symbol(symbol):
+            request.symbols.append(symbol)
+        else:
+            request.rejected.append(
+                rejection(symbol, ErrorCode.INVALID_SYMBOL, "not a Fyers symbol (EXCHANGE:NAME)")
+            )
+    return request
+
+
+def parse_refresh(data: object) -> str:
+    """``{"token": "<access JWT>"}``."""
+    if not isinstance(data, dict) or not isinstance(data.get("token"), str) or not data["token"]:
+        raise BadRequest('payload must be {"token": "<access JWT>"}')
+    token: str = data["token"]
+    return token
