@@ -38,13 +38,14 @@ const Grid = styled.div`
     contain-intrinsic-size: auto ${ROW_HEIGHT}px;
   }
   .row > div {
-    padding: 0 8px;
+    padding: 0 6px;
     text-align: right;
     white-space: nowrap;
     overflow: hidden;
     text-overflow: ellipsis;
   }
   .row > div:first-child { text-align: left; }
+  .row > div[data-col="remove"] { padding: 0; text-align: center; text-overflow: clip; }
   .head {
     position: sticky;
     top: 0;
@@ -93,7 +94,8 @@ const Grid = styled.div`
   @media (max-width: 700px) {
     --cols: ${GRID_COLUMNS.narrow};
     --cols-min: ${GRID_COLUMNS.narrowMinPx}px;
-    max-height: none;
+    /* Still bounded, so the depth panel below is a short scroll away. */
+    max-height: 65vh;
     font-size: 13px;
     [data-wide] { display: none; }
     .row > div { padding: 0 4px; }

@@ -20,7 +20,8 @@ const Columns = styled.div`
   grid-template-columns: minmax(0, 1fr) 300px;
   gap: 12px;
   align-items: start;
-  @media (max-width: 1000px) { grid-template-columns: minmax(0, 1fr); }
+  /* The depth panel goes below the board when the board would lose its columns (970 px). */
+  @media (max-width: 1300px) { grid-template-columns: minmax(0, 1fr); }
 `;
 
 /** The signed-in page: header, index cards, toolbar, the board and the depth panel. */

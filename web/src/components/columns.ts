@@ -27,9 +27,11 @@ export const COLUMNS: readonly Column[] = [
  * every row is its own grid on the same template. The last track is the remove button.
  */
 export const GRID_COLUMNS = {
-  wide: "minmax(120px, 1.6fr) repeat(9, minmax(64px, 1fr)) minmax(72px, 1fr) 32px",
+  // symbol | LTP chg chg% bid ask | volume | open high low | updated | remove — prices get
+  // room for index levels like "59,139.39" without truncation.
+  wide: "minmax(110px, 1.4fr) repeat(5, minmax(84px, 1fr)) minmax(76px, 0.9fr) repeat(3, minmax(84px, 1fr)) minmax(80px, 1fr) 32px",
   /** The sum of the minimums above: below it the board scrolls sideways. */
-  wideMinPx: 800,
-  narrow: "minmax(84px, 1.1fr) minmax(76px, 1fr) minmax(64px, 0.9fr) minmax(60px, 0.8fr) 24px",
-  narrowMinPx: 308,
+  wideMinPx: 110 + 5 * 84 + 76 + 3 * 84 + 80 + 32,
+  narrow: "minmax(96px, 1.3fr) minmax(80px, 1fr) minmax(60px, 0.8fr) minmax(60px, 0.8fr) 24px",
+  narrowMinPx: 96 + 80 + 60 + 60 + 24,
 };
