@@ -8,18 +8,20 @@ import re
 SYMBOL_PATTERN = re.compile(r"^(NSE|BSE|MCX|NCDEX|CDS|BCD|NFO|BFO):[A-Z0-9][A-Z0-9&_.\-]{0,39}$")
 MAX_SYMBOL_LENGTH = 48
 
+#: As of late 2025: IndiGo and Max Healthcare joined; Tata Motors' passenger-vehicle business
+#: trades as TMPV since its demerger.
 NIFTY50_CONSTITUENTS: tuple[str, ...] = tuple(
     f"NSE:{name}-EQ"
     for name in (
         "ADANIENT", "ADANIPORTS", "APOLLOHOSP", "ASIANPAINT", "AXISBANK",
         "BAJAJ-AUTO", "BAJFINANCE", "BAJAJFINSV", "BEL", "BHARTIARTL",
         "CIPLA", "COALINDIA", "DRREDDY", "EICHERMOT", "ETERNAL",
-        "GRASIM", "HCLTECH", "HDFCBANK", "HDFCLIFE", "HEROMOTOCO",
-        "HINDALCO", "HINDUNILVR", "ICICIBANK", "INDUSINDBK", "INFY",
-        "ITC", "JIOFIN", "JSWSTEEL", "KOTAKBANK", "LT",
-        "M&M", "MARUTI", "NESTLEIND", "NTPC", "ONGC",
+        "GRASIM", "HCLTECH", "HDFCBANK", "HDFCLIFE", "HINDALCO",
+        "HINDUNILVR", "ICICIBANK", "INDIGO", "INFY", "ITC",
+        "JIOFIN", "JSWSTEEL", "KOTAKBANK", "LT", "M&M",
+        "MARUTI", "MAXHEALTH", "NESTLEIND", "NTPC", "ONGC",
         "POWERGRID", "RELIANCE", "SBILIFE", "SBIN", "SHRIRAMFIN",
-        "SUNPHARMA", "TATACONSUM", "TATAMOTORS", "TATASTEEL", "TCS",
+        "SUNPHARMA", "TATACONSUM", "TMPV", "TATASTEEL", "TCS",
         "TECHM", "TITAN", "TRENT", "ULTRACEMCO", "WIPRO",
     )
 )  # fmt: skip
