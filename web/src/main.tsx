@@ -21,7 +21,8 @@ async function start(root: HTMLElement) {
   let page: ReactNode;
   if (bench !== null) {
     // Loaded only for the benchmark: the live page does not carry the synthetic feed.
-    const { BenchApp } = await import("./bench/BenchApp");
+    const { BenchApp, prepareBench } = await import("./bench/BenchApp");
+    prepareBench(bench);
     page = <BenchApp {...bench} />;
   } else {
     page = <App />;

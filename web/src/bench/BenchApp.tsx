@@ -35,15 +35,8 @@ export interface BenchOptions {
  * `symbols` symbols, stored under its own key so it never touches a real user's.
  */
 export function BenchApp({ symbols, ratePerSymbol, batchesPerSecond }: BenchOptions) {
-  const counters: BenchCounters = (window.__livewsBench ??= {
-    symbols,
-    ratePerSymbol,
-    received: 0,
-    flushes: 0,
-    flushedTicks: 0,
-  });
-  const sub = `bench-${symbols}`;
-  window.localStorage.setItem(`livews.watchlist.${sub}`, JSON.stringify(benchSymbols(DEFAULT_WATCHLIST, symbols)));
+  const counters = window.__livewsBench!;
+  const sub = benchUser(symbols);
   const createFeed = useCallback(
     () => new SyntheticFeed({ ratePerSymbol, batchesPerSecond }),
     [ratePerSymbol, batchesPerSecond],
@@ -59,6 +52,15 @@ export function BenchApp({ symbols, ratePerSymbol, batchesPerSecond }: BenchOpti
       </StaticSessionProvider>
     </ThemeChoiceProvider>
   );
+}
+
+const benchUser = (symbols: number) => `bench-${symbols}`;
+
+/** Before the first render: the counters, and the bench user's watchlist of `symbols` symbols. */
+export function prepareBench({ symbols, ratePerSymbol }: BenchOptions): void {
+  window.__livewsBench = { symbols, ratePerSymbol, received: 0, flushes: 0, flushedTicks: 0 };
+  const watchlist = benchSymbols(DEFAULT_WATCHLIST, symbols);
+  window.localStorage.setItem(`livews.watchlist.${benchUser(symbols)}`, JSON.stringify(watchlist));
 }
 
 const instruments = new WeakMap<BenchCounters, FeedInstrument>();

@@ -102,12 +102,34 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
   const rowsRef = useRef(rows);
   rowsRef.current = rows;
   const noticeId = useRef(0);
+  // Every timer this provider starts, cleared when it unmounts (sign-out, user change).
+  const [timers] = useState(() => new Set<ReturnType<typeof setTimeout>>());
+  const later = useCallback(
+    (run: () => void, ms: number) => {
+      const handle = setTimeout(() => {
+        timers.delete(handle);
+        run();
+      }, ms);
+      timers.add(handle);
+    },
+    [timers],
+  );
+  useEffect(
+    () => () => {
+      timers.forEach(clearTimeout);
+      timers.clear();
+    },
+    [timers],
+  );
 
-  const notify = useCallback((text: string) => {
-    const id = ++noticeId.current;
-    setNotices((list) => [...list.slice(-4), { id, text }]);
-    setTimeout(() => setNotices((list) => list.filter((n) => n.id !== id)), NOTICE_TTL_MS);
-  }, []);
+  const notify = useCallback(
+    (text: string) => {
+      const id = ++noticeId.current;
+      setNotices((list) => [...list.slice(-4), { id, text }]);
+      later(() => setNotices((list) => list.filter((n) => n.id !== id)), NOTICE_TTL_MS);
+    },
+    [later],
+  );
 
   const updateWatchlist = useCallback(
     (change: (list: readonly string[]) => string[]) => {
@@ -172,7 +194,7 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
         // does not turn into a loop against the auth service.
         const delay = authAttempt === 0 ? 0 : backoffMs(authAttempt - 1);
         authAttempt += 1;
-        setTimeout(() => void sessionRef.current.renew(), delay);
+        later(() => void sessionRef.current.renew(), delay);
       },
       bye(bye) {
         if (bye.code === "slow_consumer" || bye.code === "rate_limited") notify(`Gateway: ${bye.code} — reconnecting`);
@@ -193,7 +215,7 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
       feed.stop();
       feedRef.current = null;
     };
-  }, [createFeed, instrument, notify, updateWatchlist]);
+  }, [createFeed, instrument, later, notify, updateWatchlist]);
 
   // A renewed token goes to the live connection (or opens one that waited for it).
   useEffect(() => {
