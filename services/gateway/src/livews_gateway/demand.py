@@ -45,7 +45,8 @@ class DemandAnnouncer:
         self._metrics = metrics
         self._instance = instance
         self._ttl = ttl
-        self._refresh = refresh
+        # Never let the record lapse between two refreshes.
+        self._refresh = min(refresh, ttl / 3)
         self._probing: Counter[str] = Counter()
         self._changed = asyncio.Event()
         self._last: tuple[list[str], list[str]] | None = None
