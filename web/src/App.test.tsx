@@ -8,7 +8,10 @@ import { FakeFeed } from "./test/fakeFeed";
 function b64url(text: string): string {
   return Buffer.from(text).toString("base64").replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
-const jwt = (sub: string) => `${b64url('{"alg":"ES256"}')}.${b64url(JSON.stringify({ sub, exp: 2_000_000_000 }))}.sig`;
+let issued = 0;
+/** A distinct token each call, like the auth service's (only the payload matters to the page). */
+const jwt = (sub: string) =>
+  `${b64url('{"alg":"ES256"}')}.${b64url(JSON.stringify({ sub, exp: 2_000_000_000, jti: ++issued }))}.sig`;
 
 function stubAuth(status: number) {
   const fetchMock = vi.fn(async (input: RequestInfo | URL) => {
@@ -28,6 +31,14 @@ async function nextFrame() {
   await act(async () => {
     await new Promise((resolve) => requestAnimationFrame(() => resolve(undefined)));
   });
+}
+
+/** Render the signed-in app on `feed` and wait until the page has started it. */
+async function mountBoard(feed: FakeFeed) {
+  render(<App feedFactory={() => feed} />);
+  await screen.findByTestId("board");
+  // The feed starts in a passive effect, which may run just after the board appears.
+  await waitFor(() => expect(feed.handlers).not.toBeNull());
 }
 
 beforeEach(() => {
@@ -57,8 +68,7 @@ describe("App", () => {
   it("fills the board from the feed, coalesced per frame, and selects with Enter", async () => {
     stubAuth(200);
     const feed = new FakeFeed();
-    render(<App feedFactory={() => feed} />);
-    await screen.findByTestId("board");
+    await mountBoard(feed);
     expect(feed.quotes.size).toBe(52);
     expect(screen.getByTestId("status-badge").dataset.state).toBe("connected");
 
@@ -89,8 +99,8 @@ describe("App", () => {
     stubAuth(200);
     const feed = new FakeFeed();
     feed.unknown.add("NSE:NOPE-EQ");
-    render(<App feedFactory={() => feed} />);
-    const search = await screen.findByTestId("symbol-search");
+    await mountBoard(feed);
+    const search = screen.getByTestId("symbol-search");
     fireEvent.change(search, { target: { value: "NOPE" } });
     fireEvent.keyDown(search, { key: "Enter" });
     const notice = await screen.findByTestId("notice");
@@ -107,8 +117,7 @@ describe("App", () => {
   it("drops a watched symbol the upstream does not know, but keeps one refused for a limit", async () => {
     stubAuth(200);
     const feed = new FakeFeed();
-    render(<App feedFactory={() => feed} />);
-    await screen.findByTestId("board");
+    await mountBoard(feed);
     const rowOf = (symbol: string) => document.querySelector(`[data-testid="board-row"][data-symbol="${symbol}"]`);
     act(() =>
       feed.handlers!.rejected(
@@ -130,8 +139,7 @@ describe("App", () => {
   it("filters, sorts and toggles the theme", async () => {
     stubAuth(200);
     const feed = new FakeFeed();
-    render(<App feedFactory={() => feed} />);
-    await screen.findByTestId("board");
+    await mountBoard(feed);
     act(() =>
       feed.handlers!.ticks([
         makeTick("NSE:TCS-EQ", 1, { ltp: 3100, change_pct: 1 }),
@@ -157,21 +165,46 @@ describe("App", () => {
   it("signs out: POST /auth/logout, then the sign-in page", async () => {
     const fetchMock = stubAuth(200);
     const feed = new FakeFeed();
-    render(<App feedFactory={() => feed} />);
-    fireEvent.click(await screen.findByTestId("sign-out"));
+    await mountBoard(feed);
+    fireEvent.click(screen.getByTestId("sign-out"));
     await screen.findByTestId("sign-in-page");
     expect(fetchMock).toHaveBeenCalledWith("/auth/logout", expect.objectContaining({ method: "POST", credentials: "include" }));
     expect(feed.stopped).toBe(true);
   });
 
+  it("says so when the sign-in service cannot be reached", async () => {
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async () => {
+        throw new TypeError("Failed to fetch");
+      }),
+    );
+    render(<App feedFactory={() => new FakeFeed()} />);
+    await screen.findByTestId("auth-unavailable");
+    expect(screen.queryByTestId("board")).toBeNull();
+  });
+
+  it("renews at once on auth:expiring and sends the new token on the socket", async () => {
+    const fetchMock = stubAuth(200);
+    const feed = new FakeFeed();
+    await mountBoard(feed);
+    const before = fetchMock.mock.calls.length;
+    act(() => feed.handlers!.expiring(Math.floor(Date.now() / 1000) + 30));
+    await waitFor(() => expect(fetchMock.mock.calls.length).toBe(before + 1));
+    expect(fetchMock.mock.calls.at(-1)![0]).toBe("/auth/token");
+    // The first token went in with the connection; the renewed one goes on the socket.
+    await waitFor(() => expect(feed.refreshed).toHaveLength(2));
+    expect(feed.refreshed[1]).not.toBe(feed.refreshed[0]);
+  });
+
   it("renews the token when the gateway refuses it, and hands the new one to the feed", async () => {
     const fetchMock = stubAuth(200);
     const feed = new FakeFeed();
-    render(<App feedFactory={() => feed} />);
-    await screen.findByTestId("board");
+    await mountBoard(feed);
     const calls = fetchMock.mock.calls.filter(([p]) => p === "/auth/token").length;
     act(() => feed.handlers!.authProblem("unauthorized"));
     await waitFor(() => expect(fetchMock.mock.calls.filter(([p]) => p === "/auth/token").length).toBe(calls + 1));
-    await waitFor(() => expect(feed.refreshed.length).toBeGreaterThan(0));
+    await waitFor(() => expect(feed.refreshed).toHaveLength(2));
+    expect(feed.refreshed[1]).not.toBe(feed.refreshed[0]);
   });
 });
