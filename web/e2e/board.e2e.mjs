@@ -93,7 +93,12 @@ async function signIn(page, base) {
       } else {
         await field.fill(FY_ID);
       }
-      await Promise.all([page.waitForURL((u) => !u.toString().includes("generate-authcode") || u.toString().includes("fy_id="), { timeout: 15_000 }).catch(() => undefined), field.evaluate((el) => el.form.requestSubmit())]);
+      // Submit the field's own form, whatever its button looks like, and wait to leave the page.
+      const left = page
+        .waitForURL((u) => !u.toString().includes("generate-authcode") || u.toString().includes("fy_id="), { timeout: 15_000 })
+        .catch(() => undefined);
+      await field.evaluate((el) => el.form.requestSubmit());
+      await left;
       continue;
     }
     if (/generate-authcode/.test(page.url()) && !page.url().includes("fy_id=")) {
