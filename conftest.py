@@ -5,4 +5,5 @@ pytest_plugins = [
     "livews_devtools.fleet_auth",
     "livews_devtools.fleet_marketdata",
     "livews_devtools.fleet_gateway",
+    "livews_devtools.fleet",
 ]
