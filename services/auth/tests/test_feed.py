@@ -232,3 +232,28 @@ def test_prod_without_a_feed_account_says_so(
     state = wait_for(Feed(store, auth).state, what="the initial state")
     assert not state.ok and state.reason == "AUTH_FEED_ACCOUNT is not set"
     assert state.action and "AUTH_FEED_ACCOUNT" in state.action
+
+
+def test_two_replicas_renew_once(
+    spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator, store: redis.Redis
+) -> None:
+    first = start_auth(spawn, tmp_path, redis_url, emulator, name="auth-a")
+    second = start_auth(spawn, tmp_path, redis_url, emulator, name="auth-b")
+    feed = signed_in_feed(first, store)
+    old = feed.token()
+    assert old
+    emulator.admin("expire-tokens")
+    store.publish(names.FEED_TOKEN_RENEW, "upstream: token expired")
+    new = wait_for(lambda: feed.changed_from(old), what="a renewed feed token")
+    assert works_at_fyers(emulator, new)
+
+    def renewals(auth: AuthService) -> float:
+        return Feed(store, auth).metric('livews_auth_feed_renewals_total{result="ok"}') or 0.0
+
+    # One replica renewed; the other saw the request served (its log says so) and did not.
+    wait_for(
+        lambda: any("already served" in a.log_path.read_text() for a in (first, second)),
+        what="the other replica to stand down",
+    )
+    assert renewals(first) + renewals(second) == 1.0
+    assert feed.token() == new

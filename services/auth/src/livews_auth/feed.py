@@ -280,7 +280,8 @@ class FeedCustodian:
             if requested is not None and feed is not None and feed.account == account:
                 latest = await self.current()
                 if latest is not None and latest.issued_at > requested:
-                    self._requested_ms = None  # served by another replica meanwhile
+                    self._requested_ms = None
+                    log.info("feed token renewal request already served by another replica")
                     return 0.0
             pin = self._settings.pin
             if not pin:
