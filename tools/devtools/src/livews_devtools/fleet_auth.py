@@ -60,6 +60,12 @@ class AuthService:
     def log_path(self) -> Path:
         return self.process.log_path
 
+    @property
+    def state_dir(self) -> Path:
+        """Its LIVEWS_STATE_DIR. The dev token key lives there: start the ingestor with the
+        same dir (or give both the same LIVEWS_TOKEN_KEY) so it can open the feed token."""
+        return Path(self.env["LIVEWS_STATE_DIR"])
+
 
 def auth_env(tmp_path: Path, redis_url: str, emulator: Emulator, **env: str) -> dict[str, str]:
     """The environment ``start_auth`` runs livews-auth with (``env`` overrides)."""
@@ -105,7 +111,12 @@ def start_auth(
 
 @pytest.fixture
 def auth_service(spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator) -> AuthService:
-    """A livews-auth process on the test's Redis and a fresh emulator (dev settings)."""
+    """A livews-auth process on the test's Redis and a fresh emulator (dev settings).
+
+    The ``emulator`` and ``redis_url`` fixtures of the same test are the ones it uses. In dev
+    the first user to sign in becomes the feed account: its Fyers token is then published at
+    ``auth:feed:token`` for the ingestor.
+    """
     return start_auth(spawn, tmp_path, redis_url, emulator)
 
 
