@@ -121,6 +121,11 @@ class Pipeline:
         if self._on_state is not None:
             self._on_state(state, reason)
 
+    def refresh_status(self) -> None:
+        """Write the current status again (Redis restarted and lost it, say)."""
+        if self._status is not None:
+            self._status_changed.set()
+
     async def run_status(self) -> None:
         """Write the newest status whenever it changes; until cancelled."""
         while True:
@@ -160,6 +165,7 @@ class Ingestor:
         self._rng = random.Random()
         self.source: Source | None = None
         self.publisher: RedisPublisher | None = None
+        self.pipeline: Pipeline | None = None
 
     # -- health ---------------------------------------------------------------------------
 
@@ -267,6 +273,7 @@ class Ingestor:
                 self._start_term(tg, publisher)
         finally:
             self.publisher = None
+            self.pipeline = None
             self.metrics.leader.set(0)
             self.upstream = ("down", "not the leader")
             if self._stopping:
@@ -292,7 +299,7 @@ class Ingestor:
         def on_state(state: UpstreamState, reason: str | None) -> None:
             self.upstream = (state, reason)
 
-        pipeline = Pipeline(
+        pipeline = self.pipeline = Pipeline(
             publisher, self.sequencer, self.metrics, recorder=recorder, on_state=on_state
         )
         source: Source
@@ -358,16 +365,20 @@ class Ingestor:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(publisher.fenced.wait(), interval)
+            was_out = self._outage
             try:
                 if await self.lease.renew():
                     self._redis_ok()
                     if publisher.fenced.is_set():
                         publisher.kick()
-                    continue
-                self._redis_ok()
-                await self._retake(publisher)
+                else:
+                    self._redis_ok()
+                    await self._retake(publisher)
             except TRANSIENT as exc:
                 self._redis_failed(exc)
+                continue
+            if was_out and self.pipeline is not None:
+                self.pipeline.refresh_status()  # a restarted Redis has lost md:status
 
     async def _retake(self, publisher: RedisPublisher) -> None:
         """The lease lapsed (Redis restarted, or we paused): take it back if still free."""
@@ -382,6 +393,8 @@ class Ingestor:
         self.sequencer.seed(remote_ticks, remote_depth)
         _restamp(publisher, self.sequencer, remote_ticks, remote_depth)
         publisher.kick()
+        if self.pipeline is not None:
+            self.pipeline.refresh_status()
 
     async def _step_down(self, publisher: RedisPublisher) -> None:
         """On shutdown: last status, then release the lease (each bounded in time)."""

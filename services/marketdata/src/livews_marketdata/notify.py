@@ -58,8 +58,11 @@ class Notifications:
                     for handler in self._handlers.get(channel, ()):
                         handler(data if isinstance(data, bytes) else str(data).encode())
             except TRANSIENT as exc:
+                # Say it once per outage, not once per retry.
+                level = logging.WARNING if self.subscribed.is_set() else logging.DEBUG
                 self.subscribed.clear()
-                log.warning(
+                log.log(
+                    level,
                     "control-channel subscription lost; resubscribing",
                     extra={"error": f"{type(exc).__name__}: {exc}"},
                 )

@@ -1,0 +1,66 @@
+"""Redis restarted under the ingestor: publishing resumes and md:last is current again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from md_harness import WATCHLIST, Watch, assert_seq_increasing, last_ticks, status
+
+from livews_common import names
+from livews_devtools.fleet_marketdata import start_marketdata, wait_for
+from livews_devtools.pytest_plugin import Emulator, Spawn
+from livews_devtools.redis_server import RedisServer
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own (restarting the session's would hit other tests)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("outage", [0.0, 3.0], ids=["restart", "outage-3s"])
+def test_publishing_resumes_after_redis_restarts(
+    spawn: Spawn, tmp_path: Path, emulator: Emulator, own_redis: RedisServer, outage: float
+) -> None:
+    url = own_redis.url
+    md = start_marketdata(spawn, tmp_path, url, emulator)
+    feed = Watch(url, "md:tick:*")
+    try:
+        feed.until(lambda w: WATCHLIST <= w.symbols_seen(), 25, "every watchlist symbol")
+    finally:
+        feed.close()
+    before = {s: t["seq"] for s, t in last_ticks(url).items()}
+
+    own_redis.stop()  # everything in it is gone: lease, md:last, md:status
+    if outage:
+        time.sleep(outage)  # the outage itself: longer than the lease TTL (2 s)
+    own_redis.start()
+    back = time.time()
+
+    # md:last is rebuilt: every symbol, newer than before the restart, seq continuing.
+    def rebuilt() -> bool:
+        last = last_ticks(url)
+        return WATCHLIST <= set(last) and all(last[s]["seq"] > before[s] for s in WATCHLIST)
+
+    wait_for(rebuilt, 15, "md:last rebuilt with continuing seqs")
+    last = last_ticks(url)
+    assert all(last[s]["ingest_ts"] > (back - outage - 1) * 1000 for s in WATCHLIST)
+    feed = Watch(url, "md:tick:*")
+    try:
+        feed.until(lambda w: WATCHLIST <= w.symbols_seen(), 20, "live ticks after the restart")
+        assert_seq_increasing(feed.ticks(), floor=before)
+    finally:
+        feed.close()
+    wait_for(lambda: (status(url) or {}).get("upstream") == "up", 10, "md:status up again")
+    client = redis.Redis.from_url(url)
+    try:
+        assert client.get(names.LEADER_LEASE) == b"marketdata"
+    finally:
+        client.close()
+    md.wait_ready()
+    assert md.metric("livews_marketdata_redis_up") == 1
