@@ -224,6 +224,7 @@ class Gateway:
         client.pending = [[], []]
         client.control.clear()
         self.sio.detach_outlet(client.eio_sid)
+        self.disconnector.reap(client)
         if not len(self.clients):
             self._empty.set()
 

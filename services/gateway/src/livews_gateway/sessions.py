@@ -120,6 +120,15 @@ class Disconnector:
         self._queue.append(client)
         self._wake.set()
 
+    def reap(self, client: Client) -> None:
+        """``client`` is gone for Socket.IO; make sure its connection goes too.
+
+        Normally the websocket closes with the disconnect. A peer that stopped reading keeps
+        it open (its writes can never drain), so it is aborted after the grace period.
+        """
+        self._aborts.append((asyncio.get_running_loop().time() + self._grace, client))
+        self._wake.set()
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -131,8 +140,7 @@ class Disconnector:
             self._wake.clear()
             while self._queue:
                 client = self._queue.popleft()
-                await self._sio.disconnect(client.sid)
-                self._aborts.append((loop.time() + self._grace, client))
+                await self._sio.disconnect(client.sid)  # the disconnect handler reaps it
             now = loop.time()
             while self._aborts and self._aborts[0][0] <= now:
                 _due, client = self._aborts.popleft()

@@ -71,8 +71,9 @@ class GatewaySettings(BaseServiceSettings):
     )
     #: How long a client may stay over its buffer before ``bye`` slow_consumer.
     slow_consumer_seconds: float = Field(default=5.0, gt=0, alias="GATEWAY_SLOW_CONSUMER_SECONDS")
-    #: SO_SNDBUF for client sockets (0 keeps the kernel's autotuning).
-    socket_sndbuf: int = Field(default=0, ge=0, alias="GATEWAY_SOCKET_SNDBUF")
+    #: SO_SNDBUF for client sockets (0 keeps the kernel's autotuning, which lets several MB
+    #: pile up in the kernel for a client that stopped reading before anyone notices).
+    socket_sndbuf: int = Field(default=256 * 1024, ge=0, alias="GATEWAY_SOCKET_SNDBUF")
 
     # --- sessions ---------------------------------------------------------------------------
     expiry_notice_seconds: float = Field(default=60.0, ge=0, alias="GATEWAY_EXPIRY_NOTICE_SECONDS")

@@ -19,6 +19,7 @@ test's ports — only the blocks between its ``# BEGIN``/``# END`` markers chang
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -28,7 +29,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -407,3 +408,170 @@ def start_nginx(
         health_url=f"http://127.0.0.1:{port}/lb-healthz",
     )
     return Nginx(proc, port, conf_path)
+
+
+# -- a raw Socket.IO client for load and back-pressure tests ------------------------------
+
+
+class RawSocketIOClient(asyncio.Protocol):
+    """A minimal Engine.IO v4 / Socket.IO v5 client over a plain websocket (no extensions).
+
+    Much lighter than python-socketio's client (no task per message, no JSON decoding
+    unless asked), so one process can hold thousands — and it can *stop reading*
+    (:meth:`pause`), which a real client library cannot be made to do. ``on_event`` gets
+    the raw text of each Socket.IO EVENT (``b'2["ticks",[...]]'``) as it arrives.
+    """
+
+    def __init__(
+        self, token: str | None, on_event: Callable[[RawSocketIOClient, bytes], None] | None = None
+    ) -> None:
+        self.token = token
+        self.on_event = on_event
+        self.transport: asyncio.Transport | None = None
+        self.frames = 0
+        self.bytes = 0
+        self.events: list[bytes] = []  # kept only when on_event is None
+        self._buf = bytearray()
+        self._handshaken = False
+        self._acks: dict[int, asyncio.Future[Any]] = {}
+        self._next_id = 0
+        loop = asyncio.get_running_loop()
+        self.connected: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    async def connect(self, host: str, port: int, wait: float = 10.0) -> None:
+        """Open the websocket, do the Engine.IO and Socket.IO handshakes (with the token)."""
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: self, host, port)
+        assert self.transport is not None
+        key = base64.b64encode(uuid.uuid4().bytes).decode()
+        self.transport.write(
+            f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        await asyncio.wait_for(asyncio.shield(self.connected), wait)
+
+    # asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.connected.done():
+            self.connected.set_exception(ConnectionError("connection lost during handshake"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+        for future in self._acks.values():
+            if not future.done():
+                future.set_exception(ConnectionError("connection lost"))
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        if not self._handshaken:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(buf[:end]).split(b"\r\n", 1)[0]
+            del buf[: end + 4]
+            if b" 101 " not in status:
+                self.connected.set_exception(ConnectionError(status.decode(errors="replace")))
+                self.close()
+                return
+            self._handshaken = True
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            opcode, length = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if size - pos < head + length:
+                break
+            payload = bytes(buf[pos + head : pos + head + length])
+            pos += head + length
+            if opcode == 0x1:
+                self.frames += 1
+                self.bytes += length
+                self._packet(payload)
+            elif opcode == 0x8:
+                self.close()
+        del buf[:pos]
+
+    # Engine.IO / Socket.IO ----------------------------------------------------------------
+
+    def _packet(self, payload: bytes) -> None:
+        kind = payload[:1]
+        if kind == b"2":  # Engine.IO ping
+            self._send(b"3")
+        elif kind == b"0":  # Engine.IO open: connect the default namespace with the token
+            auth = {"token": self.token} if self.token is not None else {}
+            self._send(b"40" + json.dumps(auth).encode())
+        elif kind == b"4":
+            self._message(payload[1:])
+
+    def _message(self, packet: bytes) -> None:
+        kind = packet[:1]
+        if kind == b"2":
+            if self.on_event is not None:
+                self.on_event(self, packet)
+            else:
+                self.events.append(packet)
+        elif kind == b"3":
+            digits = 1
+            while packet[digits : digits + 1].isdigit():
+                digits += 1
+            future = self._acks.pop(int(packet[1:digits]), None)
+            if future is not None and not future.done():
+                future.set_result(json.loads(packet[digits:])[0])
+        elif kind == b"0" and not self.connected.done():
+            self.connected.set_result(None)
+        elif kind == b"4" and not self.connected.done():
+            self.connected.set_exception(ConnectionRefusedError(packet[1:].decode()))
+        elif kind == b"1":
+            self.close()
+
+    def _send(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        mask = uuid.uuid4().bytes[:4]
+        n = len(data)
+        if n < 126:
+            header = bytes([0x81, 0x80 | n])
+        elif n < 65536:
+            header = bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            header = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
+        keystream = (mask * (n // 4 + 1))[:n]
+        masked = (int.from_bytes(data, "big") ^ int.from_bytes(keystream, "big")).to_bytes(n, "big")
+        self.transport.write(header + mask + masked)
+
+    def emit(self, event: str, data: Any) -> None:
+        self._send(b"42" + json.dumps([event, data]).encode())
+
+    async def call(self, event: str, data: Any, wait: float = 30.0) -> Any:
+        """Emit with an ack and return the ack's first argument."""
+        self._next_id += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._acks[self._next_id] = future
+        self._send(b"42" + str(self._next_id).encode() + json.dumps([event, data]).encode())
+        return await asyncio.wait_for(future, wait)
+
+    def pause(self) -> None:
+        """Stop reading from the socket, like a client whose tab froze."""
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
