@@ -108,20 +108,23 @@ class RedisBus:
                 socket_keepalive=True,
             )  # fmt: skip
             pubsub = client.pubsub()
-            reached = False
+            reached = stopping = False
             try:
                 await self._session(pubsub)
-            except* (RedisError, OSError, TimeoutError) as group:
-                error = repr(group.exceptions[0])
+            except asyncio.CancelledError:
+                stopping = True
+                raise
+            except (RedisError, OSError, TimeoutError) as exc:
                 if self._up:
-                    log.warning("redis subscriber lost; reconnecting", extra={"error": error})
+                    log.warning("redis subscriber lost; reconnecting", extra={"error": repr(exc)})
                 else:
-                    log.debug("redis subscriber unavailable", extra={"error": error})
+                    log.debug("redis subscriber unavailable", extra={"error": repr(exc)})
+            except Exception:  # a bug or a protocol surprise: log it, then start over
+                log.exception("redis subscriber failed; reconnecting")
             finally:
                 reached = self._up
                 self._up = False
                 self._confirmed.clear()
-                stopping = _cancelling()
                 await _close_quietly(pubsub, client)
                 if reached and not stopping and self._on_down is not None:
                     self._on_down()
@@ -136,9 +139,16 @@ class RedisBus:
         self._to_unsubscribe.clear()
         channels = list(self._held) or [_NOOP_CHANNEL]
         await pubsub.subscribe(*channels)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._read(pubsub, set(channels)))
-            group.create_task(self._write(pubsub))
+        reader = asyncio.create_task(self._read(pubsub, set(channels)))
+        writer = asyncio.create_task(self._write(pubsub))
+        try:
+            done, _ = await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+        for task in done:
+            task.result()  # the failure that ended the session
 
     async def _write(self, pubsub: PubSub) -> None:
         """The only writer on the connection: (un)subscribes as channels are (re)held."""
@@ -192,11 +202,6 @@ class RedisBus:
         for future in self._waiters.pop(channel, ()):
             if not future.done():
                 future.set_result(None)
-
-
-def _cancelling() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 async def _close_quietly(pubsub: PubSub, client: aioredis.Redis) -> None:
