@@ -114,6 +114,34 @@ describe("App", () => {
     expect(screen.getAllByTestId("index-card").map((c) => c.dataset.symbol)).toContain("BSE:SENSEX-INDEX");
   });
 
+  it("is honest about state: upstream down, reconnecting, and stale symbols", async () => {
+    stubAuth(200);
+    const feed = new FakeFeed();
+    await mountBoard(feed);
+    const badge = screen.getByTestId("status-badge");
+    act(() => feed.handlers!.status({ upstream: "down", ts: Date.now() }));
+    expect(badge.dataset.state).toBe("upstream-down");
+    act(() => feed.handlers!.connection("reconnecting"));
+    expect(badge.dataset.state).toBe("reconnecting");
+    act(() => feed.handlers!.connection("connected"));
+    act(() => feed.handlers!.status({ upstream: "up", ts: Date.now() }));
+    expect(badge.dataset.state).toBe("connected");
+
+    act(() => feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1)], false));
+    await nextFrame();
+    const row = document.querySelector<HTMLElement>('[data-testid="board-row"][data-symbol="NSE:SBIN-EQ"]')!;
+    expect(row.dataset.stale).toBeUndefined();
+    // Eleven seconds later (by the page's clock) with no newer tick, the row is marked.
+    const now = Date.now();
+    const clock = vi.spyOn(Date, "now").mockReturnValue(now + 11_000);
+    try {
+      await waitFor(() => expect(row.dataset.stale).toBe("true"), { timeout: 3000 });
+      expect(within(row).getByTestId("stale-marker")).toBeTruthy();
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it("drops a watched symbol the upstream does not know, but keeps one refused for a limit", async () => {
     stubAuth(200);
     const feed = new FakeFeed();
