@@ -35,8 +35,6 @@ export class SyntheticFeed implements MarketFeed {
   private carry = 0;
   private readonly random: () => number;
   private readonly now: () => number;
-  /** Ticks generated so far, for the benchmark's report. */
-  generated = 0;
 
   constructor(private readonly options: SyntheticFeedOptions) {
     this.random = options.random ?? Math.random;
@@ -122,7 +120,6 @@ export class SyntheticFeed implements MarketFeed {
     if (ltq !== null) s.volume += ltq;
     const now = this.now();
     const change = s.ltp - s.prevClose;
-    this.generated += 1;
     return {
       v: 1,
       symbol,

@@ -25,9 +25,4 @@ export class LatencyWindow {
     const mid = sorted.length >> 1;
     return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   }
-
-  clear(): void {
-    this.next = 0;
-    this.count = 0;
-  }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { makeDepth, makeTick } from "../test/ticks";
-import { mergeDepth, mergeTicks, newestBySymbol } from "./tickMerge";
+import { mergeDepth, mergeTicks } from "./tickMerge";
 import type { QuoteRow } from "./types";
 
 describe("mergeTicks", () => {
@@ -34,20 +34,6 @@ describe("mergeTicks", () => {
     const next = mergeTicks(rows, [makeTick("A", 9, { ltp: 9 }), makeTick("A", 4, { ltp: 4 })], 1);
     expect(next.get("A")!.tick.seq).toBe(9);
     expect(next.get("A")!.tick.ltp).toBe(9);
-  });
-});
-
-describe("newestBySymbol", () => {
-  it("keeps the highest seq per symbol", () => {
-    const into = new Map<string, { symbol: string; seq: number }>();
-    newestBySymbol(into, [
-      { symbol: "A", seq: 2 },
-      { symbol: "A", seq: 1 },
-      { symbol: "B", seq: 1 },
-      { symbol: "A", seq: 3 },
-    ]);
-    expect(into.get("A")!.seq).toBe(3);
-    expect(into.get("B")!.seq).toBe(1);
   });
 });
 

@@ -1,26 +1,13 @@
 import type { Depth, QuoteRow, Tick } from "./types";
 
 /**
- * Keep, per symbol, only the tick with the highest `seq`.
+ * Merge a batch of ticks into the board, keeping per symbol only a tick with a higher `seq`
+ * than the one held. The gateway promises a strictly increasing `seq` per symbol and client,
+ * but a resubscribe after a reconnect replays a snapshot that may be no newer than what the
+ * page shows; anything not newer is dropped here.
  *
- * The gateway promises a strictly increasing `seq` per symbol and client, but a resubscribe
- * after a reconnect replays a snapshot that may be no newer than what the page already shows;
- * anything not newer than the held tick is dropped here.
- */
-export function newestBySymbol<T extends { symbol: string; seq: number }>(
-  into: Map<string, T>,
-  items: readonly T[],
-): void {
-  for (const item of items) {
-    const held = into.get(item.symbol);
-    if (held === undefined || item.seq > held.seq) into.set(item.symbol, item);
-  }
-}
-
-/**
- * Merge a batch of ticks into the board. Returns `rows` itself when nothing changed, so
- * React can skip the render; otherwise a new map in which only changed rows are new objects
- * (memoized rows compare by identity).
+ * Returns `rows` itself when nothing changed, so React can skip the render; otherwise a new
+ * map in which only changed rows are new objects (memoized rows compare by identity).
  */
 export function mergeTicks(
   rows: ReadonlyMap<string, QuoteRow>,
