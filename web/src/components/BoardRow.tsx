@@ -89,39 +89,39 @@ export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, o
           </span>
         )}
       </div>
-      <div role="cell" data-col="ltp" data-testid="cell-ltp">
+      <div role="gridcell" data-col="ltp" data-testid="cell-ltp">
         <span key={flash.key} className={flash.key === 0 ? undefined : flash.dir > 0 ? "flash-up" : "flash-down"}>
           {formatPrice(tick?.ltp ?? null)}
         </span>
       </div>
-      <div role="cell" data-col="change" data-dir={dir}>
+      <div role="gridcell" data-col="change" data-dir={dir}>
         {formatChange(tick?.change ?? null)}
       </div>
-      <div role="cell" data-col="change_pct" data-dir={dir} data-testid="cell-change-pct">
+      <div role="gridcell" data-col="change_pct" data-dir={dir} data-testid="cell-change-pct">
         {formatPercent(tick?.change_pct ?? null)}
       </div>
-      <div role="cell" data-col="bid" data-wide="">
+      <div role="gridcell" data-col="bid" data-wide="">
         {formatPrice(tick?.bid ?? null)}
       </div>
-      <div role="cell" data-col="ask" data-wide="">
+      <div role="gridcell" data-col="ask" data-wide="">
         {formatPrice(tick?.ask ?? null)}
       </div>
-      <div role="cell" data-col="volume" data-wide="">
+      <div role="gridcell" data-col="volume" data-wide="">
         {formatVolume(tick?.volume ?? null)}
       </div>
-      <div role="cell" data-col="open" data-wide="">
+      <div role="gridcell" data-col="open" data-wide="">
         {formatPrice(tick?.open ?? null)}
       </div>
-      <div role="cell" data-col="high" data-wide="">
+      <div role="gridcell" data-col="high" data-wide="">
         {formatPrice(tick?.high ?? null)}
       </div>
-      <div role="cell" data-col="low" data-wide="">
+      <div role="gridcell" data-col="low" data-wide="">
         {formatPrice(tick?.low ?? null)}
       </div>
-      <div role="cell" data-col="updated" data-wide="">
+      <div role="gridcell" data-col="updated" data-wide="">
         {formatTime(tick ? updatedAt(tick) : null)}
       </div>
-      <div role="cell" data-col="remove">
+      <div role="gridcell" data-col="remove">
         <button
           type="button"
           className="remove"
