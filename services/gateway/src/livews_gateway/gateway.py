@@ -46,6 +46,7 @@ BusFactory = Callable[[MessageHandler, StateHandler, StateHandler], Bus]
 _FIXED_CHANNELS = (names.STATUS, names.SESSION_REVOKED, names.SYMBOL_VERDICT_CHANNEL)
 #: Symbols per HMGET when re-reading md:last after Redis came back.
 _RESYNC_CHUNK = 500
+_RESYNC_RETRY = 0.2  # seconds between resync attempts while the store still fails
 
 
 class Gateway:
@@ -364,13 +365,24 @@ class Gateway:
         while True:
             await self._resync.wait()
             self._resync.clear()
-            await self.status.redis_up(self.store)
-            self.demand.changed()
-            for mode in MODES:
-                try:
-                    await self._catch_up(mode)
-                except StoreUnavailable:
+            # After a Redis restart the store's pooled connections are stale and fail once
+            # each: retry until a resync goes through (or the bus is down again; its next
+            # on_up starts over), else clients stay "degraded" and miss the catch-up.
+            while True:
+                if await self._resync_once() or not self.bus.up:
                     break
+                await asyncio.sleep(_RESYNC_RETRY)
+
+    async def _resync_once(self) -> bool:
+        if not await self.status.redis_up(self.store):
+            return False
+        self.demand.changed()
+        for mode in MODES:
+            try:
+                await self._catch_up(mode)
+            except StoreUnavailable:
+                return False
+        return True
 
     async def _catch_up(self, mode: Mode) -> None:
         symbols = self.rooms.symbols(mode)

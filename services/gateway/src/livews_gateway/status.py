@@ -58,19 +58,23 @@ class UpstreamStatus:
         self._redis_down = True
         self._set("degraded", _now_ms())
 
-    async def redis_up(self, store: Store) -> None:
-        """Redis is back (or reachable for the first time): read the stored status."""
+    async def redis_up(self, store: Store) -> bool:
+        """Redis is back (or reachable for the first time): read the stored status.
+
+        False when the store could not be read (the status stays ``degraded``; retry).
+        """
         try:
             raw = await store.status()
         except StoreUnavailable:
-            return
+            return False
         self._redis_down = False
         if raw is None:
             self._set("down", _now_ms())
-            return
+            return True
         try:
             status = decode(raw, Status)
         except WireError:
             self._set("down", _now_ms())
-            return
+            return True
         self._set(status.upstream, status.ts)
+        return True
