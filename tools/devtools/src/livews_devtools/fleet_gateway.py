@@ -29,6 +29,7 @@ import shutil
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -423,10 +424,17 @@ class RawSocketIOClient(asyncio.Protocol):
     """
 
     def __init__(
-        self, token: str | None, on_event: Callable[[RawSocketIOClient, bytes], None] | None = None
+        self,
+        token: str | None,
+        on_event: Callable[[RawSocketIOClient, bytes], None] | None = None,
+        *,
+        compression: bool = False,
     ) -> None:
         self.token = token
         self.on_event = on_event
+        self.compression = compression
+        self.wire_bytes = 0  # payload bytes as received (compressed, when negotiated)
+        self._inflate: Any = None
         self.transport: asyncio.Transport | None = None
         self.frames = 0
         self.bytes = 0
@@ -446,9 +454,16 @@ class RawSocketIOClient(asyncio.Protocol):
         assert self.transport is not None
         key = base64.b64encode(uuid.uuid4().bytes).decode()
         self.transport.write(
-            f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            (
+                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                + (
+                    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                    if self.compression
+                    else ""
+                )
+                + "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
         )
         await asyncio.wait_for(asyncio.shield(self.connected), wait)
 
@@ -469,40 +484,54 @@ class RawSocketIOClient(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buf = self._buf
         buf += data
-        if not self._handshaken:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status = bytes(buf[:end]).split(b"\r\n", 1)[0]
-            del buf[: end + 4]
-            if b" 101 " not in status:
-                self.connected.set_exception(ConnectionError(status.decode(errors="replace")))
-                self.close()
-                return
-            self._handshaken = True
+        if not self._handshaken and not self._handshake(buf):
+            return
         pos, size = 0, len(buf)
         while size - pos >= 2:
             opcode, length = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
-            head = 2
+            start = 2
             if length == 126:
                 if size - pos < 4:
                     break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+                length, start = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
             elif length == 127:
                 if size - pos < 10:
                     break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
-            if size - pos < head + length:
+                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if size - pos < start + length:
                 break
-            payload = bytes(buf[pos + head : pos + head + length])
-            pos += head + length
+            compressed = buf[pos] & 0x40
+            payload = bytes(buf[pos + start : pos + start + length])
+            pos += start + length
             if opcode == 0x1:
-                self.frames += 1
-                self.bytes += length
-                self._packet(payload)
+                self._text(payload, bool(compressed))
             elif opcode == 0x8:
                 self.close()
         del buf[:pos]
+
+    def _handshake(self, buf: bytearray) -> bool:
+        """Consume the HTTP 101 answer; False while it is incomplete (or refused)."""
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head = bytes(buf[:end])
+        del buf[: end + 4]
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            self.connected.set_exception(ConnectionError(head[:200].decode(errors="replace")))
+            self.close()
+            return False
+        if b"permessage-deflate" in head.lower():
+            self._inflate = zlib.decompressobj(-15)
+        self._handshaken = True
+        return True
+
+    def _text(self, payload: bytes, compressed: bool) -> None:
+        self.frames += 1
+        self.wire_bytes += len(payload)
+        if compressed and self._inflate is not None:
+            payload = self._inflate.decompress(payload + b"\x00\x00\xff\xff")
+        self.bytes += len(payload)
+        self._packet(payload)
 
     # Engine.IO / Socket.IO ----------------------------------------------------------------
 

@@ -1,0 +1,562 @@
+"""Gateway benchmark: one livews-gateway process, real clients over websockets, real Redis.
+
+1. Load: 1,000 clients, each subscribed to the 52 default symbols; 500 ticks/s published
+   the way the ingestor does (HSET md:last + PUBLISH md:tick:*). Reported: delivered ticks/s,
+   frames/s, latency from ``ingest_ts`` to client receipt (p50/p99/max), gateway CPU and RSS
+   per connection; and whether every client ends holding the latest value of every symbol.
+2. Idle: RSS per authenticated connection with 10,000 connections open.
+3. Fan-out primitives: CPU per frame of python-socketio's room ``emit`` (a task per
+   recipient per call) against the gateway's direct write, in one server process.
+4. Compression: permessage-deflate on and off, 200 clients at the same tick rate: gateway
+   CPU and bytes on the wire.
+
+The clients are ``RawSocketIOClient`` (livews_devtools.fleet_gateway): plain websocket +
+Engine.IO/Socket.IO, decoding only symbol/seq/ingest_ts of each tick, several hundred per
+load-generator process, so the client side is not what is measured. Bounded: ~3 minutes.
+
+    uv run python bench/bench_gateway.py            # everything
+    uv run python bench/bench_gateway.py load idle  # some phases
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import psutil
+from _results import write_result
+
+from livews_common.symbols import DEFAULT_WATCHLIST
+from livews_devtools.fleet_gateway import RawSocketIOClient, TokenMint, make_tick, parse_metrics
+from livews_devtools.ports import free_port
+from livews_devtools.processes import ServiceProcess, script
+from livews_devtools.redis_server import RedisServer
+
+SYMBOLS = list(DEFAULT_WATCHLIST)
+HERE = Path(__file__).resolve()
+HIST_STEP_MS = 0.5
+HIST_SIZE = 20_000  # 10 s at 0.5 ms
+
+
+# --- load-generator worker (a subprocess) ---------------------------------------------------
+
+
+class TickHead(msgspec.Struct):
+    symbol: str
+    seq: int
+    ingest_ts: int
+
+
+class Snapshot(msgspec.Struct):
+    ticks: list[TickHead] = []
+
+
+_ticks = msgspec.json.Decoder(tuple[str, list[TickHead]])
+_snapshot = msgspec.json.Decoder(tuple[str, Snapshot])
+
+
+class Worker:
+    """Holds N clients, measures what they receive, answers the orchestrator on stdout."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.clients: list[RawSocketIOClient] = []
+        self.latest: dict[RawSocketIOClient, dict[str, int]] = {}
+        self.measuring = False
+        self.hist = [0] * (HIST_SIZE + 1)
+        self.max_ms = 0.0
+        self.ticks = 0
+        self.frames = 0
+        self.final: int | None = None
+        self.complete: set[RawSocketIOClient] = set()
+        self.all_complete = asyncio.Event()
+
+    def on_event(self, client: RawSocketIOClient, packet: bytes) -> None:
+        if packet.startswith(b'2["ticks"'):
+            _, ticks = _ticks.decode(packet[1:])
+            latest = self.latest[client]
+            for tick in ticks:
+                latest[tick.symbol] = tick.seq
+            if self.final is not None:
+                self.check_complete(client)
+            if self.measuring:
+                now = time.time() * 1000.0
+                self.frames += 1
+                self.ticks += len(ticks)
+                hist = self.hist
+                for tick in ticks:
+                    ms = now - tick.ingest_ts
+                    hist[min(HIST_SIZE, max(0, int(ms / HIST_STEP_MS)))] += 1
+                    if ms > self.max_ms:
+                        self.max_ms = ms
+        elif packet.startswith(b'2["snapshot"'):
+            _, snap = _snapshot.decode(packet[1:])
+            latest = self.latest[client]
+            for tick in snap.ticks:
+                latest[tick.symbol] = max(latest.get(tick.symbol, -1), tick.seq)
+
+    async def connect_all(self) -> None:
+        semaphore = asyncio.Semaphore(100)
+
+        async def one() -> None:
+            async with semaphore:
+                client = RawSocketIOClient(
+                    self.args.token, self.on_event, compression=self.args.compression
+                )
+                self.latest[client] = {}
+                await client.connect("127.0.0.1", self.args.port, wait=60)
+                if self.args.subscribe:
+                    ack = await client.call("subscribe", {"symbols": SYMBOLS}, wait=60)
+                    assert ack["ok"] and len(ack["subscribed"]) == len(SYMBOLS), ack
+                self.clients.append(client)
+
+        await asyncio.gather(*(one() for _ in range(self.args.clients)))
+
+    async def run(self) -> None:
+        await self.connect_all()
+        say({"ready": len(self.clients)})
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        started = stopped = cpu0 = cpu1 = 0.0
+        async for raw in reader:
+            command = raw.decode().split()
+            if command[0] == "measure":
+                self.measuring, started, cpu0 = True, time.monotonic(), time.process_time()
+            elif command[0] == "stop":
+                self.measuring, stopped, cpu1 = False, time.monotonic(), time.process_time()
+            elif command[0] == "final":
+                complete = await self.wait_complete(int(command[1]))
+                say({
+                    "ticks": self.ticks, "frames": self.frames, "seconds": stopped - started,
+                    "hist": self.hist, "max_ms": self.max_ms, "complete": complete,
+                    "clients": len(self.clients), "cpu": cpu1 - cpu0,
+                    "bytes": sum(c.bytes for c in self.clients),
+                    "wire_bytes": sum(c.wire_bytes for c in self.clients),
+                })  # fmt: skip
+            elif command[0] == "exit":
+                break
+        for client in self.clients:
+            client.close()
+
+    async def wait_complete(self, seq: int, deadline: float = 20.0) -> int:
+        """Clients holding ``seq`` (or newer) for every symbol, once all do or at the deadline."""
+        self.final = seq
+        for client in self.clients:
+            self.check_complete(client)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.all_complete.wait(), deadline)
+        return len(self.complete)
+
+    def check_complete(self, client: RawSocketIOClient) -> None:
+        latest = self.latest[client]
+        if (
+            self.final is not None and client not in self.complete
+            and len(latest) == len(SYMBOLS) and min(latest.values()) >= self.final
+        ):  # fmt: skip
+            self.complete.add(client)
+            if len(self.complete) == len(self.clients):
+                self.all_complete.set()
+
+
+def say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def worker_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--clients", type=int, required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--subscribe", action="store_true")
+    parser.add_argument("--compression", action="store_true")
+    import uvloop
+
+    uvloop.run(Worker(parser.parse_args(argv)).run())
+
+
+# --- orchestrator -----------------------------------------------------------------------------
+
+
+class WorkerProcess:
+    def __init__(self, port: int, clients: int, token: str, *flags: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE), "--worker", "--port", str(port), "--clients",
+             str(clients), "--token", token, *flags],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+        )  # fmt: skip
+
+    def read(self, timeout: float = 120.0) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker exited with {self.proc.wait(timeout)}")
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("exit")
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Bench:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.redis = RedisServer()
+        self.redis.start()
+        self.mint = TokenMint().start()
+        self.token = self.mint.mint(ttl=3600)
+        self.seq = 0
+
+    def close(self) -> None:
+        self.mint.close()
+        self.redis.close()
+
+    def start_gateway(self, name: str, **env: str) -> tuple[ServiceProcess, int]:
+        port = free_port()
+        proc = ServiceProcess(
+            name,
+            [script("livews-gateway"), "--host", "127.0.0.1", "--port", str(port)],
+            env={
+                "REDIS_URL": self.redis.url, "AUTH_JWKS_URL": self.mint.url,
+                "LIVEWS_LOG_LEVEL": "WARNING", "GATEWAY_MAX_CONNECTIONS": "20000",
+                "GATEWAY_SUBSCRIBE_RATE": "100", "GATEWAY_SUBSCRIBE_BURST": "100",
+                "GATEWAY_VERDICT_WAIT": "0", "GATEWAY_DRAIN_SECONDS": "1", **env,
+            },
+            health_url=f"http://127.0.0.1:{port}/healthz", log_path=self.tmp / f"{name}.log",
+        )  # fmt: skip
+        proc.start()
+        proc.wait_healthy(30, path_url=f"http://127.0.0.1:{port}/readyz")
+        return proc, port
+
+    async def seed(self, redis: Any) -> None:
+        """The state a running ingestor leaves: verdicts and a latest value per symbol."""
+        pipe = redis.pipeline(transaction=False)
+        for symbol in SYMBOLS:
+            verdict = {"symbol": symbol, "ok": True, "message": None, "ts": 1}
+            pipe.hset("md:symbols", symbol, json.dumps(verdict))
+            pipe.hset("md:last", symbol, json.dumps(make_tick(symbol, self.seq)))
+        await pipe.execute()
+
+    async def publish(self, redis: Any, rate: float, stop: asyncio.Event) -> int:
+        """``rate`` ticks/s over every symbol in turn, in batches every 10 ms."""
+        loop = asyncio.get_running_loop()
+        per_batch = max(1, round(rate / 100))
+        period = per_batch / rate
+        next_at, index, sent = loop.time(), 0, 0
+        while not stop.is_set():
+            pipe = redis.pipeline(transaction=False)
+            for _ in range(per_batch):
+                symbol = SYMBOLS[index % len(SYMBOLS)]
+                index += 1
+                if index % len(SYMBOLS) == 0:
+                    self.seq += 1
+                data = json.dumps(make_tick(symbol, self.seq + 1, ltp=100.0 + index % 13))
+                pipe.hset("md:last", symbol, data)
+                pipe.publish(f"md:tick:{symbol}", data)
+            await pipe.execute()
+            sent += per_batch
+            next_at += period
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+        return sent
+
+    async def final_round(self, redis: Any) -> int:
+        self.seq += 2
+        pipe = redis.pipeline(transaction=False)
+        for symbol in SYMBOLS:
+            data = json.dumps(make_tick(symbol, self.seq))
+            pipe.hset("md:last", symbol, data)
+            pipe.publish(f"md:tick:{symbol}", data)
+        await pipe.execute()
+        return self.seq
+
+    async def stream(
+        self, port: int, gw: ServiceProcess, clients: int, workers: int, seconds: float,
+        rate: float, *flags: str,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Connect, warm up, measure for ``seconds``, then check every client is complete."""
+        import redis.asyncio as aioredis
+
+        redis = aioredis.Redis.from_url(self.redis.url)
+        await self.seed(redis)
+        gw_ps = psutil.Process(gw.pid)
+        rss_empty = gw_ps.memory_info().rss
+        pool = [
+            WorkerProcess(port, clients // workers, self.token, "--subscribe", *flags)
+            for _ in range(workers)
+        ]
+        try:
+            connected = sum(w.read()["ready"] for w in pool)
+            stop = asyncio.Event()
+            publisher = asyncio.create_task(self.publish(redis, rate, stop))
+            await asyncio.sleep(3.0)  # warm-up
+            rss_loaded = gw_ps.memory_info().rss
+            cpu0, t0 = gw_ps.cpu_times(), time.monotonic()
+            for w in pool:
+                w.send("measure")
+            await asyncio.sleep(seconds)
+            for w in pool:
+                w.send("stop")
+            cpu1, t1 = gw_ps.cpu_times(), time.monotonic()
+            stop.set()
+            await publisher
+            final = await self.final_round(redis)
+            for w in pool:
+                w.send(f"final {final}")
+            reports = [await asyncio.to_thread(w.read) for w in pool]
+        finally:
+            for w in pool:
+                w.close()
+            await redis.aclose()
+        cpu = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / (t1 - t0)
+        hist = [sum(r["hist"][i] for r in reports) for i in range(HIST_SIZE + 1)]
+        return {
+            "connected": connected,
+            "seconds": max(r["seconds"] for r in reports),
+            "ticks": sum(r["ticks"] for r in reports),
+            "frames": sum(r["frames"] for r in reports),
+            "bytes": sum(r["bytes"] for r in reports),
+            "wire_bytes": sum(r["wire_bytes"] for r in reports),
+            "complete": sum(r["complete"] for r in reports),
+            "p50": percentile(hist, 50), "p99": percentile(hist, 99),
+            "max": max(r["max_ms"] for r in reports),
+            "cpu": cpu, "rss_per_conn": (rss_loaded - rss_empty) / max(1, connected),
+            "client_cpu": sum(r["cpu"] for r in reports) / max(r["seconds"] for r in reports),
+            "rss": rss_loaded,
+        }  # fmt: skip
+
+
+def percentile(hist: list[int], pct: float) -> float:
+    total = sum(hist)
+    if not total:
+        return float("nan")
+    rank, running = total * pct / 100.0, 0
+    for index, count in enumerate(hist):
+        running += count
+        if running >= rank:
+            return (index + 1) * HIST_STEP_MS  # upper edge of the bucket
+    return HIST_SIZE * HIST_STEP_MS
+
+
+async def phase_load(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
+    gw, port = bench.start_gateway("gateway-load")
+    try:
+        r = await bench.stream(port, gw, clients=1000, workers=2, seconds=20, rate=500)
+        async with httpx.AsyncClient() as http:
+            samples = parse_metrics((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
+    finally:
+        gw.stop()
+    out["load_clients"] = (r["connected"], "clients")
+    out["load_ticks_published"] = (500, "ticks/s")
+    out["load_delivered_ticks"] = (r["ticks"] / r["seconds"], "ticks/s")
+    out["load_frames"] = (r["frames"] / r["seconds"], "frames/s")
+    out["load_ticks_per_frame"] = (r["ticks"] / max(1, r["frames"]), "ticks")
+    out["load_latency_p50"] = (r["p50"], "ms")
+    out["load_latency_p99"] = (r["p99"], "ms")
+    out["load_latency_max"] = (r["max"], "ms")
+    out["load_clients_complete"] = (r["complete"], "clients")
+    out["load_gateway_cpu"] = (r["cpu"] * 100, "% of a core")
+    out["load_gateway_rss"] = (r["rss"] / 2**20, "MiB")
+    out["load_rss_per_connection"] = (r["rss_per_conn"] / 1024, "KiB")
+    out["load_outgoing"] = (r["bytes"] / r["seconds"] / 2**20, "MiB/s")
+    out["load_conflated_ticks"] = (samples.get("livews_gateway_conflated_ticks_total", 0), "ticks")
+
+
+async def phase_idle(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
+    gw, port = bench.start_gateway("gateway-idle")
+    try:
+        ps = psutil.Process(gw.pid)
+        rss_empty = ps.memory_info().rss
+        pool = [WorkerProcess(port, 2500, bench.token) for _ in range(4)]
+        connected = 0
+        for w in pool:
+            connected += (await asyncio.to_thread(w.read))["ready"]
+        await asyncio.sleep(2.0)
+        rss_full = ps.memory_info().rss
+        async with httpx.AsyncClient() as http:
+            samples = parse_metrics((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
+        for w in pool:
+            w.close()
+    finally:
+        gw.stop()
+    out["idle_connections"] = (samples.get("livews_gateway_connections", 0), "clients")
+    out["idle_rss_per_connection"] = ((rss_full - rss_empty) / max(1, connected) / 1024, "KiB")
+    out["idle_gateway_rss"] = (rss_full / 2**20, "MiB")
+
+
+# --- fan-out primitives: python-socketio's emit against the direct write ----------------------
+
+
+def primitives_server(argv: list[str]) -> None:
+    """A bare Socket.IO server whose ``go`` event pushes frames to every client one way."""
+    import resource
+
+    import socketio
+    import uvicorn
+    import uvloop
+
+    from livews_gateway.frames import batch_frame
+    from livews_gateway.server import GatewaySocketIO
+    from livews_gateway.wsprotocol import OUTLET_EXTENSION, protocol_class
+
+    mode, port = argv[0], int(argv[1])
+    cls = GatewaySocketIO if mode == "direct" else socketio.AsyncServer
+    sio = cls(async_mode="asgi", transports=["websocket"], async_handlers=False)
+    outlets: dict[str, Any] = {}
+    ticks = [make_tick(symbol, 1) for symbol in SYMBOLS[:25]]
+    encoded = [json.dumps(t).encode() for t in ticks]
+
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        await sio.enter_room(sid, "room")
+        outlets[sid] = environ["asgi.scope"]["extensions"][OUTLET_EXTENSION]["outlet"]
+
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        outlets.pop(sid, None)
+
+    async def go(sid: str, data: dict[str, Any]) -> dict[str, float]:
+        usage0, frames = resource.getrusage(resource.RUSAGE_SELF), 0
+        for _ in range(data["rounds"]):
+            if mode == "emit":
+                await sio.emit("ticks", ticks, to="room")
+            else:
+                frame = batch_frame("ticks", encoded)
+                for outlet in outlets.values():
+                    outlet.write_text(frame)
+            frames += len(outlets)
+            await asyncio.sleep(data["period"])
+        usage1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage1.ru_utime - usage0.ru_utime + usage1.ru_stime - usage0.ru_stime
+        return {"cpu": cpu, "frames": frames}
+
+    sio.on("connect", connect)
+    sio.on("disconnect", disconnect)
+    sio.on("go", go)
+    config = uvicorn.Config(
+        socketio.ASGIApp(sio), host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+        ws=protocol_class(buffer_bytes=1 << 20), ws_per_message_deflate=False,
+        ws_ping_interval=None, log_level="warning",
+    )  # fmt: skip
+    uvloop.run(uvicorn.Server(config).serve())
+
+
+async def measure_primitive(mode: str, clients: int, rounds: int) -> float:
+    """CPU microseconds per delivered frame in the server, for ``mode`` emit or direct."""
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, str(HERE), "--primitives-server", mode, str(port)
+    )
+    try:
+        expected = rounds * clients
+        received = [0]
+        arrived = asyncio.Event()
+
+        def count(_client: RawSocketIOClient, _packet: bytes) -> None:
+            received[0] += 1
+            if received[0] >= expected:
+                arrived.set()
+
+        conns = [RawSocketIOClient(None, count) for _ in range(clients)]
+        for attempt in range(100):
+            try:
+                await conns[0].connect("127.0.0.1", port)
+                break
+            except OSError:  # not listening yet
+                conns[0] = RawSocketIOClient(None, count)
+                await asyncio.sleep(0.1 * (attempt < 99))
+        for conn in conns[1:]:
+            await conn.connect("127.0.0.1", port)
+        result = await conns[0].call("go", {"rounds": rounds, "period": 0.05}, wait=120)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), 30)
+        for conn in conns:
+            conn.close()
+        return float(result["cpu"]) / max(1, int(result["frames"])) * 1e6
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+async def phase_primitives(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
+    emit = await measure_primitive("emit", clients=300, rounds=100)
+    direct = await measure_primitive("direct", clients=300, rounds=100)
+    out["emit_cpu_per_frame"] = (emit, "µs (python-socketio room emit)")
+    out["direct_cpu_per_frame"] = (direct, "µs (gateway direct write)")
+
+
+async def phase_compression(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
+    for label, flag in (("plain", "false"), ("deflate", "true")):
+        gw, port = bench.start_gateway(f"gateway-{label}", GATEWAY_COMPRESSION=flag)
+        try:
+            r = await bench.stream(port, gw, 200, 1, 10, 500, "--compression")
+        finally:
+            gw.stop()
+        out[f"{label}_gateway_cpu_200_clients"] = (r["cpu"] * 100, "% of a core")
+        out[f"{label}_wire"] = (r["wire_bytes"] / r["seconds"] / 2**20, "MiB/s")
+        out[f"{label}_rss_per_connection"] = (r["rss_per_conn"] / 1024, "KiB")
+        out[f"{label}_latency_p99"] = (r["p99"], "ms")
+
+
+PHASES = {
+    "load": phase_load,
+    "idle": phase_idle,
+    "primitives": phase_primitives,
+    "compression": phase_compression,
+}
+
+
+async def orchestrate(phases: list[str]) -> None:
+    out: dict[str, tuple[float, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            for name in phases:
+                print(f"-- {name}", flush=True)
+                await PHASES[name](bench, out)
+        finally:
+            bench.close()
+    notes = (
+        "One gateway process (uvicorn, uvloop) on a 2-core machine shared with the load "
+        "generators (raw websocket clients in subprocesses) and Redis. Latency is ingest_ts "
+        "(publish time) to receipt in the client process, 0.5 ms buckets. CPU is the gateway "
+        "process's user+system time per wall second. RSS per connection is the gateway's RSS "
+        "growth divided by the connections (load: 52 subscriptions each; idle: none)."
+    )
+    write_result("gateway", out, notes)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker_main(sys.argv[2:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--primitives-server":
+        primitives_server(sys.argv[2:])
+        return
+    wanted = [a for a in sys.argv[1:] if a in PHASES] or list(PHASES)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(orchestrate(wanted))
+
+
+if __name__ == "__main__":
+    main()
