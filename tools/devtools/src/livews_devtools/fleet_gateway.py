@@ -330,6 +330,16 @@ def _replace_block(conf: str, name: str, body: str) -> str:
     )
 
 
+# The MIME types of a Vite build: browsers refuse module scripts served as text/plain.
+_WEB_TYPES = (
+    "    types {\n"
+    "        text/html html;\n        application/javascript js mjs;\n        text/css css;\n"
+    "        application/json json;\n        image/svg+xml svg;\n        image/png png;\n"
+    "        image/x-icon ico;\n        font/woff2 woff2;\n        text/plain txt;\n"
+    "    }\n    default_type application/octet-stream;\n"
+)
+
+
 def render_nginx_conf(
     listen_port: int,
     gateway_ports: Sequence[int],
@@ -358,9 +368,9 @@ def render_nginx_conf(
     conf = _replace_block(conf, "fleet", fleet)
     conf = _replace_block(conf, "listen", f"listen 127.0.0.1:{listen_port};")
     if web_root is not None:
-        conf = _replace_block(
-            conf, "web", f"location / {{\n    root {web_root};\n    try_files $uri /index.html;\n}}"
-        )
+        body = f"location / {{\n    root {web_root};\n{_WEB_TYPES}"
+        body += "    try_files $uri /index.html;\n}"
+        conf = _replace_block(conf, "web", body)
     return conf
 
 
