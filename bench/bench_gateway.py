@@ -313,6 +313,7 @@ class Bench:
             publisher = asyncio.create_task(self.publish(redis, rate, stop))
             await asyncio.sleep(3.0)  # warm-up
             rss_loaded = gw_ps.memory_info().rss
+            buckets0 = await fanout_buckets(port)
             cpu0, t0 = gw_ps.cpu_times(), time.monotonic()
             for w in pool:
                 w.send("measure")
@@ -320,6 +321,7 @@ class Bench:
             for w in pool:
                 w.send("stop")
             cpu1, t1 = gw_ps.cpu_times(), time.monotonic()
+            buckets1 = await fanout_buckets(port)
             stop.set()
             await publisher
             final = await self.final_round(redis)
@@ -345,7 +347,31 @@ class Bench:
             "cpu": cpu, "rss_per_conn": (rss_loaded - rss_empty) / max(1, connected),
             "client_cpu": sum(r["cpu"] for r in reports) / max(r["seconds"] for r in reports),
             "rss": rss_loaded,
+            "gw_p50": bucket_quantile(buckets0, buckets1, 0.50),
+            "gw_p99": bucket_quantile(buckets0, buckets1, 0.99),
         }  # fmt: skip
+
+
+async def fanout_buckets(port: int) -> dict[float, float]:
+    """The gateway's own latency histogram (ingest_ts → write): cumulative count by bound."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    out: dict[float, float] = {}
+    for key, value in parse_metrics(text).items():
+        if key.startswith("livews_gateway_fanout_latency_seconds_bucket{"):
+            bound = key.split('le="', 1)[1].split('"', 1)[0]
+            out[float("inf") if bound == "+Inf" else float(bound)] = value
+    return out
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Upper bound (ms) of the bucket holding quantile ``q`` of what was observed in between."""
+    counts = sorted((bound, after[bound] - before.get(bound, 0.0)) for bound in after)
+    total = counts[-1][1] if counts else 0.0
+    for bound, cumulative in counts:
+        if total and cumulative >= q * total:
+            return bound * 1000.0
+    return float("nan")
 
 
 def percentile(hist: list[int], pct: float) -> float:
@@ -376,6 +402,9 @@ async def phase_load(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
     out["load_latency_p50"] = (r["p50"], "ms")
     out["load_latency_p99"] = (r["p99"], "ms")
     out["load_latency_max"] = (r["max"], "ms")
+    out["load_gateway_latency_p50"] = (r["gw_p50"], "ms (ingest_ts → write, bucket bound)")
+    out["load_gateway_latency_p99"] = (r["gw_p99"], "ms (ingest_ts → write, bucket bound)")
+    out["load_client_cpu"] = (r["client_cpu"] * 100, "% of a core (load generators)")
     out["load_clients_complete"] = (r["complete"], "clients")
     out["load_gateway_cpu"] = (r["cpu"] * 100, "% of a core")
     out["load_gateway_rss"] = (r["rss"] / 2**20, "MiB")

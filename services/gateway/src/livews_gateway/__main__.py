@@ -70,6 +70,13 @@ class GatewayServer(uvicorn.Server):
             self.should_exit = True
 
 
+def _quiet_websocket_lines(record: logging.LogRecord) -> bool:
+    if record.levelno > logging.INFO:
+        return True
+    message = str(record.msg)
+    return not ('"WebSocket ' in message or message in ("connection open", "connection closed"))
+
+
 def build_server(app: GatewayApp, settings: GatewaySettings, host: str, port: int) -> GatewayServer:
     config = uvicorn.Config(
         app,
@@ -105,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, ValueError) as exc:
         sys.exit(f"livews-gateway: {exc}")
     configure_logging("gateway", json=settings.is_prod, level=settings.log_level)
+    # uvicorn logs every websocket opening and closing at INFO: at thousands of clients that
+    # is noise, and the metrics count them anyway.
+    logging.getLogger("uvicorn.error").addFilter(_quiet_websocket_lines)
     log.info(
         "starting", extra={"instance": settings.instance_id, "host": args.host, "port": args.port}
     )

@@ -116,7 +116,7 @@ class Disconnector:
         self._metrics.disconnects.labels(str(code)).inc()
         if code is ByeCode.SLOW_CONSUMER:
             self._metrics.slow_consumers.inc()
-        log.info("disconnecting client", extra={"sid": client.sid, "code": str(code)})
+        log.debug("disconnecting client", extra={"sid": client.sid, "code": str(code)})
         self._queue.append(client)
         self._wake.set()
 
@@ -140,7 +140,11 @@ class Disconnector:
             self._wake.clear()
             while self._queue:
                 client = self._queue.popleft()
-                await self._sio.disconnect(client.sid)  # the disconnect handler reaps it
+                try:
+                    await self._sio.disconnect(client.sid)  # the disconnect handler reaps it
+                except Exception:  # one client's teardown must not stop the others'
+                    log.exception("disconnect failed", extra={"sid": client.sid})
+                    client.outlet.abort()
             now = loop.time()
             while self._aborts and self._aborts[0][0] <= now:
                 _due, client = self._aborts.popleft()
