@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
@@ -39,6 +40,7 @@ import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
+import socketio
 from cryptography.fernet import Fernet
 
 from livews_common import names
@@ -286,6 +288,15 @@ class Fleet:
         )  # fmt: skip
         return found
 
+    def connections(self) -> dict[str, int]:
+        """Open client connections per running gateway (from its /metrics)."""
+        counts: dict[str, int] = {}
+        for gw in self.gateways:
+            if gw.process.alive:
+                with contextlib.suppress(httpx.HTTPError):
+                    counts[gw.process.name] = int(gw.metric("livews_gateway_connections"))
+        return counts
+
     def log_tails(self, lines: int = 15) -> str:
         """The end of every part's log (for a failure message)."""
         return "\n".join(f"--- {n}\n{p.log_tail(lines)}" for n, p in self.procs.items())
@@ -333,7 +344,7 @@ class Fleet:
         if token is None:
             token = await self.login_async()
         source = _constant(token) if isinstance(token, str) else token
-        rc = RecordingClient(self.url, source, symbols, mode=mode, keep_latencies=keep_latencies)
+        rc = FleetClient(self.url, source, symbols, mode=mode, keep_latencies=keep_latencies)
         self._clients.append(rc)
         await rc.start(wait_timeout=within)
         if wait_snapshot:
@@ -448,6 +459,25 @@ class Fleet:
         """Upstream ticks at ``ticks_per_second`` (default: the fleet's rate) again."""
         self.admin("rate", ticks_per_second=ticks_per_second or self.ticks_per_second)
 
+    async def wait_fresh(
+        self, clients: Iterable[RecordingClient], since: float, within: float = 15.0
+    ) -> float:
+        """Wait until every client holds a tick ingested after ``since`` (epoch seconds).
+
+        Returns seconds from ``since`` until that was seen (the recovery time after a fault
+        that ended at ``since``).
+        """
+        clients = list(clients)
+        since_ms = since * 1000
+
+        def fresh() -> bool:
+            return all(
+                any(t["ingest_ts"] >= since_ms for t in rc.rec.latest.values()) for rc in clients
+            )
+
+        await poll(fresh, within, f"fresh ticks at every client within {within}s", every=0.02)
+        return time.time() - since
+
     async def assert_clients_match_md_last(
         self, clients: Iterable[RecordingClient], within: float = 15.0
     ) -> float:
@@ -471,6 +501,48 @@ class Fleet:
         stale = [rc.rec.stale_ticks for rc in clients]
         assert not any(stale), f"stale ticks received: {stale}"
         return loop.time() - began
+
+
+class FleetClient(RecordingClient):
+    """A :class:`RecordingClient` that also rejoins after ``bye`` with ``reconnect: true``.
+
+    That is what the contract asks of clients (and what the web app does): python-socketio
+    reconnects by itself after a lost connection, but not after a server-side disconnect.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rejoin = False
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _on_bye(self, data: dict[str, Any]) -> None:
+        await super()._on_bye(data)
+        self._rejoin = bool(data.get("reconnect"))
+
+    async def _on_disconnect(self, *args: Any) -> None:
+        await super()._on_disconnect(*args)
+        if self._rejoin and not self._closing:
+            self._rejoin = False
+            task = asyncio.create_task(self._reconnect())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        while not self._closing and not self.sio.connected:
+            # python-socketio finishes its own disconnect after this handler returned.
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(2.0, delay * 2)
+            with contextlib.suppress(socketio.exceptions.ConnectionError, ValueError):
+                await self.start()
+
+    async def stop(self) -> None:
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().stop()
 
 
 class TokenSource:
