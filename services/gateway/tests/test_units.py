@@ -252,3 +252,16 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_TRANSPORTS", "carrier-pigeon")
     with pytest.raises(ValueError):
         GatewaySettings()
+
+
+def test_text_frame_header_matches_websockets_framing() -> None:
+    from livews_gateway.wsprotocol import text_frame_header
+    from websockets.protocol import State
+    from websockets.server import ServerProtocol
+
+    for size in (0, 5, 125, 126, 1000, 65535, 65536, 200_000):
+        conn = ServerProtocol()
+        conn.state = State.OPEN
+        payload = b"a" * size
+        conn.send_text(payload)
+        assert b"".join(conn.data_to_send()) == text_frame_header(size) + payload

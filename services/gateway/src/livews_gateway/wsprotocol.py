@@ -79,18 +79,35 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         return self.transport.get_write_buffer_size() if self.transport is not None else 0
 
     def write_text(self, data: bytes) -> bool:
-        if self.close_sent or self.disconnected:
+        conn = self.conn
+        if self.close_sent or self.disconnected or conn.state is not State.OPEN:
             return False
-        try:
-            self.conn.send_text(data)
-        except InvalidState:
-            return False
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        if conn.extensions:  # permessage-deflate: websockets compresses, per connection
+            try:
+                conn.send_text(data)
+            except InvalidState:
+                return False
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        # Without extensions a server frame is a fixed header and the payload as is (no
+        # mask): framing it here skips websockets' copies — the same bytes, ~10x cheaper.
+        # uvicorn drains conn.data_to_send() after every operation, so nothing of the
+        # protocol's own can be waiting to go out before this frame.
+        self.transport.writelines((text_frame_header(len(data)), data))
         return True
 
     def abort(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
+
+
+def text_frame_header(length: int) -> bytes:
+    """RFC 6455 header of a final, unmasked text frame of ``length`` bytes."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65536:
+        return b"\x81\x7e" + length.to_bytes(2, "big")
+    return b"\x81\x7f" + length.to_bytes(8, "big")
 
 
 def protocol_class(*, buffer_bytes: int, sndbuf: int = 0) -> type[GatewayWebSocketProtocol]:
