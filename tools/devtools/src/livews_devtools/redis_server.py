@@ -60,7 +60,11 @@ class RedisServer:
                 "--save", "", "--appendonly", "no", "--dir", self._dir.name,
                 "--daemonize", "no", "--loglevel", "warning", "--maxclients", "20000"]  # fmt: skip
         log = (Path(self._dir.name) / "redis.log").open("ab")
-        self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        # Its own session: a Ctrl-C meant for the dev runner must not stop Redis before the
+        # services that are still flushing to it.
+        self._proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
