@@ -104,22 +104,23 @@ async def test_a_client_that_stops_reading_does_not_slow_the_others(
         target = len(latencies[1]) + 4 * 52 * 10
         await healthy[0].wait_for(lambda: len(latencies[1]) >= target, "ticks after the cut", 20)
         cut_after = time.monotonic() - paused_at
+        # The stalled connection is gone on the server side.
+        assert await metric("livews_gateway_connections") == len(healthy)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        stalled.close()
+        await http.aclose()
 
     before, during = p99(latencies[0]), p99(latencies[1])
     print(
         f"stalled client cut off {cut_after:.1f} s after it stopped reading; healthy clients' "
         f"p99 latency {before:.1f} ms before, {during:.1f} ms during the stall"
     )
-    assert during <= max(2 * before, before + 25.0), (before, during)
+    assert during <= max(2 * before, before + 50.0), (before, during)
     # Every healthy client saw every seq of every symbol, in order: nothing conflated for them.
     for client in healthy:
         for symbol in (SYMBOLS[0], SYMBOLS[-1]):
             seqs = [t["seq"] for t in client.ticks(symbol)]
             assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), symbol
-    # The stalled connection is gone on the server side.
-    assert await metric("livews_gateway_connections") == len(healthy)
-    await http.aclose()
-    stalled.close()
+
