@@ -104,6 +104,10 @@ class Probe(Recorder):
         if self.sio.connected:
             await self.sio.disconnect()
         await self.sio.shutdown()
+        # A refused handshake leaves engineio's aiohttp session open.
+        http = getattr(self.sio.eio, "http", None)
+        if http is not None and not http.closed:
+            await http.close()
 
 
 @pytest.fixture

@@ -123,4 +123,3 @@ async def test_a_client_that_stops_reading_does_not_slow_the_others(
         for symbol in (SYMBOLS[0], SYMBOLS[-1]):
             seqs = [t["seq"] for t in client.ticks(symbol)]
             assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), symbol
-

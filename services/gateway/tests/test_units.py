@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from socketio import packet as sio_packet
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from livews_gateway.bus import MemoryBus
 from livews_gateway.clients import Client, Entry
@@ -22,6 +24,7 @@ from livews_gateway.requests import parse_refresh, parse_symbols
 from livews_gateway.rooms import Rooms
 from livews_gateway.sessions import ExpiryWatch
 from livews_gateway.settings import GatewaySettings
+from livews_gateway.wsprotocol import text_frame_header
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 
@@ -255,10 +258,6 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_text_frame_header_matches_websockets_framing() -> None:
-    from livews_gateway.wsprotocol import text_frame_header
-    from websockets.protocol import State
-    from websockets.server import ServerProtocol
-
     for size in (0, 5, 125, 126, 1000, 65535, 65536, 200_000):
         conn = ServerProtocol()
         conn.state = State.OPEN

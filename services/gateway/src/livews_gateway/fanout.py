@@ -35,8 +35,8 @@ from livews_gateway.rooms import Room, Rooms
 log = logging.getLogger(__name__)
 
 #: The window after a flush is this many times the flush's own duration.
-WIDEN = 2.0
-#: Pending entries per client and mode beyond which they are conflated even before a flush.
+WIDEN = 1.0
+#: Pending entries per client and mode beyond which a held client is conflated anyway.
 PENDING_CAP = 4096
 #: How often blocked clients are checked for the slow-consumer deadline (seconds).
 BLOCKED_CHECK = 0.25
@@ -119,24 +119,31 @@ class Fanout:
             return
         room.last_seq = entry.seq
         index = room.index
-        floors = room.floors
         dirty = self._dirty
+        if room.floors:
+            self._relay_with_floors(room, entry)
+        else:
+            # The hot loop: one append per member, nothing else.
+            for client in room.members:
+                client.pending[index].append(entry)
+                if not client.dirty:
+                    client.dirty = True
+                    dirty.append(client)
+        if dirty:
+            self._wake.set()
+
+    def _relay_with_floors(self, room: Room, entry: Entry) -> None:
+        index, floors, dirty = room.index, room.floors, self._dirty
         for client in room.members:
-            if floors:
-                floor = floors.get(client)
-                if floor is not None:
-                    if entry.seq <= floor:
-                        continue
-                    del floors[client]
-            pending = client.pending[index]
-            pending.append(entry)
-            if len(pending) > PENDING_CAP:
-                client.pending[index] = conflate(pending)
+            floor = floors.get(client)
+            if floor is not None:
+                if entry.seq <= floor:
+                    continue
+                del floors[client]
+            client.pending[index].append(entry)
             if not client.dirty:
                 client.dirty = True
                 dirty.append(client)
-        if dirty:
-            self._wake.set()
 
     def touch(self, client: Client) -> None:
         """Have ``client`` flushed soon (it has control frames, or was held)."""
@@ -188,7 +195,12 @@ class Fanout:
         conflated = 0
         for client in dirty:
             client.dirty = False
-            if client.closing or client.hold:
+            if client.closing:
+                continue
+            if client.hold:  # mid-subscribe; touched again when it ends
+                for index in (0, 1):
+                    if len(client.pending[index]) > PENDING_CAP:
+                        client.pending[index] = conflate(client.pending[index])
                 continue
             outlet = client.outlet
             if client.control:

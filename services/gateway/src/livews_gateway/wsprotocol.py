@@ -22,6 +22,7 @@ import socket
 from asyncio import BaseTransport, Transport
 from typing import cast
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 from websockets.http11 import Request
@@ -69,6 +70,13 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None and self.response.status_code == 101:
             self._outlet = WebSocketOutlet(self)
             scope.setdefault("extensions", {})[OUTLET_EXTENSION] = {"outlet": self._outlet}
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            # uvicorn does not count a denial response as a finished handshake and would log
+            # "ASGI callable returned without completing handshake" for every refused client.
+            self.handshake_complete = True
 
     # --- used by WebSocketOutlet --------------------------------------------------------------
 
