@@ -15,8 +15,8 @@ its JSON bytes are forwarded as they are. Relaying it to a room is an append of 
 :class:`~livews_gateway.clients.Entry` per member. A flush builds each distinct frame once
 (clients with the same pending entries share it) and writes it with a synchronous call
 per client — no task per recipient. When idle a flush happens on the next loop turn; under
-load the window before the next flush widens to twice the last flush's duration, bounded
-by ``flush_max``, so flushing never takes more than about a third of the loop.
+load the window before the next flush widens to the last flush's duration, bounded by
+``flush_max``, so flushing takes at most about half the loop.
 """
 
 from __future__ import annotations
