@@ -185,32 +185,39 @@ async def test_expiry_disconnects_and_refresh_extends(
     gw = start_gateway(spawn, tmp_path, redis_url, auth.jwks_url)
     http_a, token_a = await login_async(auth.url, "XA00004")
     http_b, token_b = await login_async(auth.url, "XA00005")
+    http_c, token_c = await login_async(auth.url, "XA00006")
     try:
         expiring = probes()
         await expiring.connect(gw.url, token_a)
         node = await node_clients(gw.url, token_a)
         refreshed = probes()
         await refreshed.connect(gw.url, token_b)
+        node_refreshed = await node_clients(gw.url, token_c)
 
         notice = await refreshed.wait_event("auth:expiring", timeout=8)
         assert notice == {"exp": _claims(token_b)["exp"]}
         renewed = await refresh_async(http_b)
         ack = await refreshed.call("auth:refresh", {"token": renewed})
         assert ack == {"ok": True, "exp": _claims(renewed)["exp"]}
+        await node_refreshed.wait_event("auth:expiring", timeout=8)
+        renewed_c = await refresh_async(http_c)
+        ack = await node_refreshed.call("auth:refresh", {"token": renewed_c})
+        assert ack == {"ok": True, "exp": _claims(renewed_c)["exp"]}
 
         for client in (expiring, node):
             bye = await client.wait_event("bye", timeout=10)
             assert bye["code"] == "token_expired" and bye["reconnect"] is False
             await client.wait_event("disconnect")
         assert refreshed.sio.connected and refreshed.of("bye") == []
+        assert node_refreshed.of("bye") == [] and node_refreshed.of("disconnect") == []
         # A token from someone else's session is not a refresh of this one.
         _other_http, other = await login_async(auth.url, "XA00099")
         await _other_http.aclose()
         denied = await refreshed.call("auth:refresh", {"token": other})
         assert denied["ok"] is False and denied["code"] == "forbidden"
     finally:
-        await http_a.aclose()
-        await http_b.aclose()
+        for http in (http_a, http_b, http_c):
+            await http.aclose()
 
 
 async def test_logout_disconnects_the_session_on_two_replicas(
