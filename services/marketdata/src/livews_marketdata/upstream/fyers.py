@@ -118,7 +118,8 @@ def fit_limit(
     """Trim to ``limit`` topics (a quote and a depth subscription are one topic each).
 
     Keeps what is already subscribed, then the watchlist's quotes, then the rest in symbol
-    order; returns ``(quote, depth, refused symbols)``.
+    order; returns ``(quote, depth, refused symbols)`` — a symbol counts as refused unless
+    its quotes are kept.
     """
     if len(quote) + len(depth) <= limit:
         return quote, depth, set()
@@ -133,7 +134,11 @@ def fit_limit(
     kept = order[:limit]
     kq = {s for k, s in kept if k == "q"}
     kd = {s for k, s in kept if k == "d"}
-    refused = (quote - kq) | (depth - kd)
+    # Verdicts are per symbol: one whose quotes stay subscribed is not refused (its missing
+    # depth is logged by the caller).
+    refused = (quote - kq) | ((depth - kd) - kq)
+    if depth - kd:
+        log.error("no room for the depth of %d symbols", len(depth - kd))
     return kq, kd, refused
 
 

@@ -47,6 +47,7 @@ import importlib.metadata
 import logging
 import logging.handlers
 import queue
+import socket
 import tempfile
 import threading
 import time
@@ -250,6 +251,7 @@ class FeedSocket(data_ws.FyersDataSocket):  # type: ignore[misc]
         self._FyersDataSocket__url = url
         self._stopping = threading.Event()
         self._app: websocket.WebSocketApp | None = None
+        self._ws_core: websocket.WebSocket | None = None
         self._name = name
 
     def _release_sdk_log_handler(self) -> None:
@@ -268,13 +270,19 @@ class FeedSocket(data_ws.FyersDataSocket):  # type: ignore[misc]
             on_message=lambda ws, msg: self._FyersDataSocket__response_msg(msg),
             on_error=lambda ws, err: self.On_error(err),
             on_close=lambda ws, code, reason: self._FyersDataSocket__on_close(ws, code, reason),
-            on_open=lambda ws: self._FyersDataSocket__on_open(ws),
+            on_open=self._opened,
         )
         self._app = app
         self.ws_thread = threading.Thread(
             target=app.run_forever, name=f"{self._name}-socket", daemon=True
         )
         self.ws_thread.start()
+
+    def _opened(self, app: websocket.WebSocketApp) -> None:
+        # Keep the connection object: when the server closes first, websocket-client drops
+        # its reference without closing the descriptor (it thinks it is closed already).
+        self._ws_core = app.sock
+        self._FyersDataSocket__on_open(app)
 
     def _FyersDataSocket__ping(self) -> None:
         while not self._stopping.is_set():
@@ -297,14 +305,28 @@ class FeedSocket(data_ws.FyersDataSocket):  # type: ignore[misc]
         super().unsubscribe(symbols=symbols, data_type=data_type, channel=channel)
 
     def teardown(self, timeout: float) -> None:
-        """Close the socket and stop every thread of this connection (bounded by timeout)."""
+        """Close the socket and stop every thread of this connection (bounded by timeout).
+
+        Not ``WebSocketApp.close()``: it reads the peer's close reply on *this* thread while
+        the socket thread reads too, and when that race goes wrong it closes the descriptor
+        without shutting it down, leaving the socket thread blocked in ``select()`` for good.
+        Instead: a close frame without waiting, then ``shutdown()``, which wakes the socket
+        thread; it tears the connection down itself.
+        """
         deadline = time.monotonic() + timeout
         self.restart_flag = False
         self._stopping.set()
         app = self._app
+        ws = (app.sock if app is not None else None) or self._ws_core
         if app is not None:
+            app.keep_running = False
+        if ws is not None:
             with contextlib.suppress(Exception):
-                app.close(timeout=min(1.0, timeout))
+                ws.send_close()
+            raw = ws.sock
+            if raw is not None:
+                with contextlib.suppress(OSError):
+                    raw.shutdown(socket.SHUT_RDWR)
         self._FyersDataSocket__ws_object = None
         stop = self.message_thread_stop_event
         if stop is not None:
@@ -314,7 +336,18 @@ class FeedSocket(data_ws.FyersDataSocket):  # type: ignore[misc]
         me = threading.current_thread()
         for thread in (self.ws_thread, self.message_thread, self.ping_thread):
             if isinstance(thread, threading.Thread) and thread is not me and thread.is_alive():
+                began = time.monotonic()
                 thread.join(max(0.0, deadline - time.monotonic()))
+                if time.monotonic() - began > 0.5:
+                    log.warning(
+                        "slow SDK thread at teardown",
+                        extra={"sdk_thread": thread.name, "alive": thread.is_alive(),
+                               "seconds": round(time.monotonic() - began, 2)},
+                    )  # fmt: skip
+        for core in {id(c): c for c in (ws, self._ws_core) if c is not None}.values():
+            # Closes the descriptor if the socket thread did not.
+            with contextlib.suppress(Exception):
+                core.shutdown()  # type: ignore[no-untyped-call]
 
 
 # -- blocking calls off the event loop ----------------------------------------------------
