@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ class PersistentRedis:
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError("redis-server exited")
-            subprocess.run(["sleep", "0.02"], check=True)
+            time.sleep(0.02)
         client.close()
 
     def crash(self) -> None:
