@@ -143,7 +143,7 @@ class Gateway:
             return False, self.failed
         if self.draining:
             return False, "draining"
-        if not self.bus.up:
+        if not self.bus.up or not self.status.known:
             return False, "redis unavailable"
         if not self.verifier.ready:
             return False, "signing keys (JWKS) not loaded"

@@ -20,17 +20,23 @@ def _now_ms() -> int:
 class UpstreamStatus:
     """The current ``{"upstream", "ts"}`` and its frame; ``on_change`` runs when it changes.
 
-    While Redis is unreachable the gateway cannot know the feed's state, so clients are
-    told ``degraded``; when Redis is back the stored status replaces it. Before any status
-    was published (no ingestor yet) it is ``down``.
+    While Redis is unreachable (or before it was first reached) the gateway cannot know the
+    feed's state, so clients are told ``degraded``; once Redis answers, the stored status
+    replaces it — ``down`` when none was ever published (no ingestor yet).
     """
 
     def __init__(self, on_change: Callable[[bytes], None]) -> None:
         self._on_change = on_change
-        self.upstream = "down"
+        # Until Redis has been read, the feed's state is unknown to this process.
+        self.upstream = "degraded"
         self.ts = _now_ms()
         self.frame = self._build()
-        self._redis_down = False
+        self._redis_down = True
+
+    @property
+    def known(self) -> bool:
+        """True once the stored status was read since Redis was last (re)connected."""
+        return not self._redis_down
 
     def _build(self) -> bytes:
         return event_frame(STATUS, {"upstream": self.upstream, "ts": self.ts})
