@@ -32,6 +32,8 @@ from livews_common.models import Depth, Level, Tick
 
 #: Integers beyond this lose precision in a browser's JSON.parse.
 MAX_SAFE_INT = 2**53 - 1
+_INF = math.inf
+_Pairs = tuple[tuple[str, str], ...]
 _MS_THRESHOLD = 100_000_000_000  # a timestamp above this is already in milliseconds
 
 _QUOTE_PRICES = (
@@ -101,6 +103,9 @@ def quantity(raw: dict[str, Any], key: str) -> int | None:
 
 def timestamp_ms(raw: dict[str, Any], key: str) -> int | None:
     """An epoch time (the SDK gives seconds) as epoch milliseconds; ``None`` if absent or ≤ 0."""
+    value = raw.get(key)
+    if type(value) is int and 0 < value < _MS_THRESHOLD:
+        return value * 1000
     value = _number(raw, key)
     if value is None or value <= 0:
         return None
@@ -117,6 +122,9 @@ def _symbol(raw: dict[str, Any], known: Container[str]) -> str:
 
 
 def _ltp(raw: dict[str, Any]) -> float:
+    value = raw.get("ltp")
+    if type(value) is float and 0.0 < value < _INF:
+        return value
     value = _number(raw, "ltp")
     if value is None:
         raise BadUpdate("missing_ltp")
@@ -135,34 +143,50 @@ def _change(ltp: float, prev_close: float | None) -> tuple[float | None, float |
     return change, pct
 
 
+def _fields(raw: dict[str, Any], prices: _Pairs, counts: _Pairs) -> dict[str, Any]:
+    """Contract name → value for ``prices`` and ``counts``, with an inline fast path.
+
+    The common case (a finite positive float, a small non-negative int, or absent) is
+    checked here without a call; anything else goes through :func:`price`/:func:`quantity`,
+    which normalize or raise.
+    """
+    get = raw.get
+    out: dict[str, Any] = {}
+    for name, key in prices:
+        v = get(key)
+        if v is None or (type(v) is float and 0.0 < v < _INF):
+            out[name] = v
+        else:
+            out[name] = price(raw, key)
+    for name, key in counts:
+        v = get(key)
+        if v is None or (type(v) is int and 0 <= v <= MAX_SAFE_INT):
+            out[name] = v
+        else:
+            out[name] = quantity(raw, key)
+    return out
+
+
 def quote_tick(raw: dict[str, Any], symbol: str, ingest_ts: int) -> Tick:
     """Tick v1 of an ``sf`` update (``seq`` 0: the sequencer assigns it)."""
     ltp = _ltp(raw)
-    p = {name: price(raw, key) for name, key in _QUOTE_PRICES}
-    q = {name: quantity(raw, key) for name, key in _QUOTE_INTS}
-    change, pct = _change(ltp, p["prev_close"])
+    f = _fields(raw, _QUOTE_PRICES, _QUOTE_INTS)
+    f["change"], f["change_pct"] = _change(ltp, f["prev_close"])
     return Tick(
         symbol=symbol, kind="quote", seq=0, ltp=ltp,
-        open=p["open"], high=p["high"], low=p["low"], prev_close=p["prev_close"],
-        change=change, change_pct=pct,
-        volume=q["volume"], ltq=q["ltq"], avg_price=p["avg_price"],
-        bid=p["bid"], ask=p["ask"], bid_qty=q["bid_qty"], ask_qty=q["ask_qty"],
-        tot_buy_qty=q["tot_buy_qty"], tot_sell_qty=q["tot_sell_qty"],
         ltt=timestamp_ms(raw, "last_traded_time"), exch_ts=timestamp_ms(raw, "exch_feed_time"),
-        ingest_ts=ingest_ts,
+        ingest_ts=ingest_ts, **f,
     )  # fmt: skip
 
 
 def index_tick(raw: dict[str, Any], symbol: str, ingest_ts: int) -> Tick:
     """Tick v1 of an ``if`` update: quote-only fields are ``null``."""
     ltp = _ltp(raw)
-    p = {name: price(raw, key) for name, key in _INDEX_PRICES}
-    change, pct = _change(ltp, p["prev_close"])
+    f = _fields(raw, _INDEX_PRICES, ())
+    f["change"], f["change_pct"] = _change(ltp, f["prev_close"])
     return Tick(
         symbol=symbol, kind="index", seq=0, ltp=ltp,
-        open=p["open"], high=p["high"], low=p["low"], prev_close=p["prev_close"],
-        change=change, change_pct=pct,
-        exch_ts=timestamp_ms(raw, "exch_feed_time"), ingest_ts=ingest_ts,
+        exch_ts=timestamp_ms(raw, "exch_feed_time"), ingest_ts=ingest_ts, **f,
     )  # fmt: skip
 
 

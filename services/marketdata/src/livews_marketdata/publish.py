@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -39,6 +40,8 @@ from livews_marketdata.metrics import Metrics
 log = logging.getLogger(__name__)
 
 FENCED = -1
+#: The same JSON as livews_common.models.encode, one value per line.
+_lines = msgspec.json.Encoder()
 #: Redis errors after which a write is retried later (anything else is a bug: it propagates).
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
@@ -46,14 +49,21 @@ _PUBLISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
   return -1
 end
-local function write(prefix, key, first, count)
-  local last, order, i = {}, {}, first
-  for _ = 1, count do
-    local sym, val = ARGV[i], ARGV[i + 1]
+local function write(prefix, key, symbols, payloads)
+  local last, order, count = {}, {}, 0
+  local find, sub = string.find, string.sub
+  local si, pi = 1, 1
+  local slen = #symbols
+  while si <= slen do
+    local se = find(symbols, '\\n', si, true) or (slen + 1)
+    local pe = find(payloads, '\\n', pi, true)
+    local sym = sub(symbols, si, se - 1)
+    local val = sub(payloads, pi, pe - 1)
+    si, pi = se + 1, pe + 1
     redis.call('PUBLISH', prefix .. sym, val)
     if last[sym] == nil then order[#order + 1] = sym end
     last[sym] = val
-    i = i + 2
+    count = count + 1
   end
   local args = {}
   for _, sym in ipairs(order) do
@@ -65,12 +75,9 @@ local function write(prefix, key, first, count)
     end
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
-  return i
+  return count
 end
-local nt, nd = tonumber(ARGV[5]), tonumber(ARGV[6])
-local next_arg = write(ARGV[3], KEYS[3], 7, nt)
-write(ARGV[4], KEYS[4], next_arg, nd)
-return nt + nd
+return write(ARGV[3], KEYS[3], ARGV[5], ARGV[6]) + write(ARGV[4], KEYS[4], ARGV[7], ARGV[8])
 """
 
 _STATUS = """
@@ -144,17 +151,13 @@ class RedisPublisher:
         epoch = self._epoch()
         if epoch is None:
             raise Fenced
+        # Four arguments whatever the batch size: symbols and payloads newline-joined
+        # (neither can contain a newline), which spares the client packing 2·n arguments.
         args: list[str | bytes | int] = [
             self._holder, epoch, names.TICK_CHANNEL_PREFIX, names.DEPTH_CHANNEL_PREFIX,
-            len(ticks), len(depth),
+            "\n".join([t.symbol for t in ticks]), _lines.encode_lines(ticks),
+            "\n".join([d.symbol for d in depth]), _lines.encode_lines(depth),
         ]  # fmt: skip
-        append = args.append
-        for tick in ticks:
-            append(tick.symbol)
-            append(encode(tick))
-        for update in depth:
-            append(update.symbol)
-            append(encode(update))
         started = time.perf_counter()
         result = await self._publish(keys=self._keys, args=args)
         m = self._metrics
