@@ -9,6 +9,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,19 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
+        self.stamps: list[float] = []  # time.monotonic() of each event
         self._changed = asyncio.Event()
 
     def record(self, name: str, data: Any) -> None:
         self.events.append((name, data))
+        self.stamps.append(time.monotonic())
         self._changed.set()
+
+    def time_of(self, name: str) -> float:
+        """When the first ``name`` event arrived (monotonic clock)."""
+        return next(
+            t for (event, _), t in zip(self.events, self.stamps, strict=True) if event == name
+        )
 
     def of(self, name: str) -> list[Any]:
         return [data for event, data in self.events if event == name]
