@@ -268,7 +268,11 @@ class Ingestor:
         )
         self.publisher = publisher
         try:
-            await self._seed_sequencer()
+            try:
+                await self._seed_sequencer()
+            except TRANSIENT as exc:
+                self._redis_failed(exc)
+                raise NotLeader(self.instance, "Redis went away while taking over") from None
             async with asyncio.TaskGroup() as tg:
                 self._start_term(tg, publisher)
         finally:
