@@ -134,3 +134,21 @@ async def test_an_expired_token_is_reported_not_swallowed(
         assert "error" in kinds
     finally:
         await conn.close()
+
+
+async def test_sdk_logging_can_be_disabled(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    sdk.configure(token_url=f"{emulator.data_base}/symbol-token", index_map={}, log_dir=None)
+    try:
+        sock = FeedSocket(access_token="APP-100:x.y.z", url=emulator.ws_url,
+                          log_path=sdk._SETUP.log_path, on_message=print, on_error=print,
+                          on_close=print)  # fmt: skip
+        sock.data_logger.error("goes nowhere")
+        assert not list((tmp_path / "cwd").iterdir())
+        assert not Path(sdk._SETUP.log_path).is_relative_to(tmp_path)
+    finally:
+        sdk.configure(token_url=f"{emulator.data_base}/symbol-token", index_map={},
+                      log_dir=tmp_path / "logs")  # fmt: skip

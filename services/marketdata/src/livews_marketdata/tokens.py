@@ -9,6 +9,8 @@ Contract of :class:`TokenSource`:
 - ``report_expired(credential, why)`` marks that credential unusable (``current()`` will not
   return it again) and, for the auth-kept token, asks the auth service to renew it now on
   ``auth:feed:renew``.
+- ``report_refused(credential, why)``: the upstream refused it without saying "expired" (which
+  may pass): for the auth-kept token, renewal is asked for too, but the token stays usable.
 
 ``EnvTokenSource`` serves ``FYERS_ACCESS_TOKEN``; ``RedisTokenSource`` decrypts the
 :class:`~livews_common.feedtoken.FeedToken` auth keeps at ``auth:feed:token`` and watches
@@ -77,6 +79,8 @@ class TokenSource(Protocol):
 
     async def report_expired(self, credential: Credential, why: str) -> None: ...
 
+    async def report_refused(self, credential: Credential, why: str) -> None: ...
+
 
 class EnvTokenSource:
     """A fixed ``FYERS_ACCESS_TOKEN``; once the upstream says it expired, nothing else."""
@@ -96,6 +100,9 @@ class EnvTokenSource:
 
     async def report_expired(self, credential: Credential, why: str) -> None:
         self._expired = why
+
+    async def report_refused(self, credential: Credential, why: str) -> None:
+        """Nothing to ask for: the supervisor retries with backoff."""
 
 
 class RedisTokenSource:
@@ -148,6 +155,12 @@ class RedisTokenSource:
 
     async def report_expired(self, credential: Credential, why: str) -> None:
         self._unusable.add(credential.access_token)
+        await self._ask_renewal(credential, why)
+
+    async def report_refused(self, credential: Credential, why: str) -> None:
+        await self._ask_renewal(credential, why)
+
+    async def _ask_renewal(self, credential: Credential, why: str) -> None:
         asked = self._renew_asked.get(credential.access_token)
         if asked is not None and time.monotonic() - asked < RENEW_REPEAT_SECONDS:
             return

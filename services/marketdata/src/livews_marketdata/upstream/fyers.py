@@ -245,7 +245,7 @@ class FyersSource:
                 self._set_state(sink, "down", f"feed token expired ({outcome.detail})")
                 continue
             if outcome.reason == "auth_refused":
-                await self._tokens.report_expired(credential, outcome.detail)
+                await self._tokens.report_refused(credential, outcome.detail)
             failures += 1
             delay = backoff.next_delay()
             state: UpstreamState = "degraded" if failures < DOWN_AFTER_FAILURES else "down"
