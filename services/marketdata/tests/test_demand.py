@@ -91,3 +91,48 @@ def test_depth_of_an_index_is_never_subscribed(
         wait_for(lambda: _topics(emulator) == len(WATCHLIST) + 1, 10, "only SBIN depth added")
     finally:
         client.close()
+
+
+def test_our_symbol_limit_refuses_with_a_clear_verdict(
+    spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator, watch: WatchFactory
+) -> None:
+    start_marketdata(spawn, tmp_path, redis_url, emulator, MARKETDATA_SYMBOL_LIMIT="53")
+    feed = watch("md:tick:*", "md:symbols")
+    feed.until(lambda w: WATCHLIST <= w.symbols_seen(), 25, "every watchlist symbol")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        extra = ["NSE:BANKNIFTY25DECFUT", "NSE:NIFTY25DECFUT"]
+        _announce(client, "gw-1", extra, [], ttl_ms=60_000)
+        verdicts = feed.until(
+            lambda w: [v for v in w.by_channel["md:symbols"] if "limit" in (v["message"] or "")],
+            10, "a symbol-limit verdict",
+        )  # fmt: skip
+        assert [v["symbol"] for v in verdicts] == ["NSE:NIFTY25DECFUT"]
+        assert verdicts[0]["ok"] is False and "limit of 53" in verdicts[0]["message"]
+        wait_for(lambda: _topics(emulator) == 53, 10, "53 upstream topics")
+    finally:
+        client.close()
+
+
+def test_the_servers_own_symbol_limit_is_reported(
+    spawn: Spawn, tmp_path: Path, redis_url: str, watch: WatchFactory
+) -> None:
+    from livews_devtools.pytest_plugin import start_emulator
+
+    emulator = start_emulator(spawn, tmp_path, EMULATOR_SYMBOL_LIMIT="53")
+    start_marketdata(spawn, tmp_path, redis_url, emulator)
+    feed = watch("md:tick:*", "md:status")
+    feed.until(lambda w: WATCHLIST <= w.symbols_seen(), 25, "every watchlist symbol")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        _announce(client, "gw-1", ["NSE:BANKNIFTY25DECFUT", "NSE:NIFTY25DECFUT"], [], 60_000)
+        status = feed.until(
+            lambda w: next((s for s in w.by_channel["md:status"] if s["upstream"] == "degraded"),
+                           None),
+            10, "status degraded: over the server's limit",
+        )  # fmt: skip
+        assert "Symbol limit exceeded" in status["reason"]
+        since = time.time()
+        feed.until(lambda w: WATCHLIST <= w.symbols_seen(since), 10, "the watchlist flows on")
+    finally:
+        client.close()

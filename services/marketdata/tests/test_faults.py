@@ -177,3 +177,23 @@ def test_no_token_waits_and_says_why(
     feed = watch("md:tick:*")
     seal_feed_token(redis_url, tmp_path / "state", emulator_access_token(emulator))
     _all_resume(feed, 0, 25, "ticks once a token appears")
+
+
+def test_refused_auth_is_reported_and_recovered(
+    spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator, watch: WatchFactory
+) -> None:
+    start_marketdata(spawn, tmp_path, redis_url, emulator, MARKETDATA_BACKOFF_BASE_MS="100",
+                     MARKETDATA_BACKOFF_MAX_MS="500")  # fmt: skip
+    feed = watch("md:tick:*", "md:status")
+    _all_resume(feed, 0, 25, "every watchlist symbol")
+    emulator.admin("refuse-auth", on=True, scope="socket")
+    emulator.admin("drop")
+    feed.until(
+        lambda w: any(s["upstream"] == "down" and "Authentication failed" in (s["reason"] or "")
+                      for s in w.by_channel["md:status"]),
+        15, "status down: authentication refused",
+    )  # fmt: skip
+    emulator.admin("refuse-auth", on=False, scope="socket")
+    since = time.time()
+    _all_resume(feed, since, 20, "every symbol once auth is accepted again")
+    assert_seq_increasing(feed.ticks())

@@ -172,6 +172,7 @@ class FyersSource:
         self._resolved: dict[str, bool] = {}  # this connection's symbol-token answers
         self._refused: set[str] = set()  # over the symbol limit
         self._rejected: list[str] = []  # refused by the SDK; verdicts not yet published
+        self._plan_limit: str | None = None  # the server's own symbol-limit refusal
         self._state: tuple[UpstreamState, str | None] = ("down", "starting")
         self._overflow_seen = 0
         self.connections = 0
@@ -273,6 +274,7 @@ class FyersSource:
         generation = bridge.new_generation()
         self.quotes, self.depths = set(), set()
         self._resolved, self._refused = {}, set()
+        self._plan_limit = None
         self.connections += 1
         conn = self._connect(credential, bridge, generation)
         opened_at = time.monotonic()
@@ -343,8 +345,8 @@ class FyersSource:
                 self._reject([s for s in invalid if isinstance(s, str)])
                 return
             if code == 51001 or (code == -99 and kind is None):
-                log.error("the upstream refused subscriptions over its symbol limit",
-                          extra={"message": describe(payload)})  # fmt: skip
+                self._plan_limit = f"the upstream refused subscriptions: {describe(payload)}"
+                log.error(self._plan_limit)
                 return
         log.warning("upstream error", extra={"error": describe(payload)})
 
@@ -375,6 +377,8 @@ class FyersSource:
             if self._rejected:
                 rejected, self._rejected = self._rejected, []
                 await self._verdicts.publish(verdict(s, False, UNKNOWN_SYMBOL) for s in rejected)
+            if self._plan_limit and self._state != ("degraded", self._plan_limit):
+                self._set_state(sink, "degraded", self._plan_limit)  # some symbols get nothing
             if "token" in fired and await self._token_changed(credential):
                 return "token_changed", "a new feed token arrived"
             if "demand" in fired or (retry_sync_at and time.monotonic() >= retry_sync_at):
@@ -382,7 +386,8 @@ class FyersSource:
                 retry_sync_at = None
                 if not await self._apply_demand(conn, credential):
                     retry_sync_at = time.monotonic() + 2.0
-                if self._state[0] == "up":
+                if self._state[0] == "up" or self._plan_limit:
+                    self._plan_limit = None  # a new subscription set: see what the server says
                     self._set_state(sink, "up", None)  # the symbol count changed
 
     async def _next_events(
