@@ -105,8 +105,10 @@ async def test_sockets_are_not_a_singleton(emulator: Emulator, configured: Path)
                           log_path=str(configured), on_message=print, on_error=print,
                           on_close=print)  # fmt: skip
 
+    cached = FyersDataSocket._instance  # whatever another test left there
     a, b = make(), make()
-    assert a is not b and FyersDataSocket._instance is None
+    assert a is not b and FyersDataSocket._instance is cached
+    assert isinstance(a, FyersDataSocket)
     assert a._FyersDataSocket__url == emulator.ws_url
 
 
