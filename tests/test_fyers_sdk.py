@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata as md
 from pathlib import Path
 
+import pytest
+
 
 def test_lifted_pins_are_in_effect() -> None:
     def major_minor(name: str) -> tuple[int, ...]:
@@ -19,6 +21,9 @@ def test_lifted_pins_are_in_effect() -> None:
     assert "asyncio" not in installed  # the PyPI backport that shadows the stdlib
 
 
+# The SDK opens its log files on construction and never closes them; that leak is its own.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_sdk_socket_constructs(tmp_path: Path) -> None:
     from fyers_apiv3.fyersModel import SessionModel
     from fyers_apiv3.FyersWebsocket.data_ws import FyersDataSocket

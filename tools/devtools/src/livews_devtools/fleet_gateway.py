@@ -24,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import shutil
 import threading
@@ -371,6 +372,10 @@ def render_nginx_conf(
         body = f"location / {{\n    root {web_root};\n{_WEB_TYPES}"
         body += "    try_files $uri /index.html;\n}"
         conf = _replace_block(conf, "web", body)
+    if os.geteuid() == 0:
+        # A root master runs its workers as "nobody", who may not read a checkout under a
+        # private directory (CI clones into one); these are local test instances only.
+        conf = "user root;\n" + conf
     return conf
 
 
