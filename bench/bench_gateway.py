@@ -197,6 +197,7 @@ class WorkerProcess:
              str(clients), "--token", token, *flags],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
         )  # fmt: skip
+        pin(self.proc.pid, OTHER_CPUS)
 
     def read(self, timeout: float = 120.0) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -221,9 +222,22 @@ class WorkerProcess:
                 self.proc.wait()
 
 
+# The gateway gets a CPU of its own; the load generators, Redis and this process share the
+# rest, so that the clients (on other machines in production) do not steal the gateway's.
+CPUS = sorted(os.sched_getaffinity(0))
+GATEWAY_CPUS = CPUS[:1] if len(CPUS) > 1 else CPUS
+OTHER_CPUS = CPUS[1:] if len(CPUS) > 1 else CPUS
+
+
+def pin(pid: int | None, cpus: list[int]) -> None:
+    if pid is not None:
+        psutil.Process(pid).cpu_affinity(cpus)
+
+
 class Bench:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
+        pin(os.getpid(), OTHER_CPUS)
         self.redis = RedisServer()
         self.redis.start()
         self.mint = TokenMint().start()
@@ -249,6 +263,7 @@ class Bench:
         )  # fmt: skip
         proc.start()
         proc.wait_healthy(30, path_url=f"http://127.0.0.1:{port}/readyz")
+        pin(proc.pid, GATEWAY_CPUS)
         return proc, port
 
     async def seed(self, redis: Any) -> None:
@@ -313,7 +328,7 @@ class Bench:
             publisher = asyncio.create_task(self.publish(redis, rate, stop))
             await asyncio.sleep(3.0)  # warm-up
             rss_loaded = gw_ps.memory_info().rss
-            buckets0 = await fanout_buckets(port)
+            buckets0, flush0 = await fanout_buckets(port)
             cpu0, t0 = gw_ps.cpu_times(), time.monotonic()
             for w in pool:
                 w.send("measure")
@@ -321,7 +336,7 @@ class Bench:
             for w in pool:
                 w.send("stop")
             cpu1, t1 = gw_ps.cpu_times(), time.monotonic()
-            buckets1 = await fanout_buckets(port)
+            buckets1, flush1 = await fanout_buckets(port)
             stop.set()
             await publisher
             final = await self.final_round(redis)
@@ -347,21 +362,29 @@ class Bench:
             "cpu": cpu, "rss_per_conn": (rss_loaded - rss_empty) / max(1, connected),
             "client_cpu": sum(r["cpu"] for r in reports) / max(r["seconds"] for r in reports),
             "rss": rss_loaded,
+            "flushes": flush1[0] - flush0[0],
+            "flush_wall": flush1[1] - flush0[1],
+            "flush_cpu": flush1[2] - flush0[2],
             "gw_p50": bucket_quantile(buckets0, buckets1, 0.50),
             "gw_p99": bucket_quantile(buckets0, buckets1, 0.99),
         }  # fmt: skip
 
 
-async def fanout_buckets(port: int) -> dict[float, float]:
-    """The gateway's own latency histogram (ingest_ts → write): cumulative count by bound."""
+async def fanout_buckets(port: int) -> tuple[dict[float, float], tuple[float, float, float]]:
+    """The gateway's own latency histogram (ingest_ts → write), cumulative by bound, and its
+    flush counters (passes, wall seconds, CPU seconds)."""
     async with httpx.AsyncClient() as http:
-        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        samples = parse_metrics((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
     out: dict[float, float] = {}
-    for key, value in parse_metrics(text).items():
+    for key, value in samples.items():
         if key.startswith("livews_gateway_fanout_latency_seconds_bucket{"):
             bound = key.split('le="', 1)[1].split('"', 1)[0]
             out[float("inf") if bound == "+Inf" else float(bound)] = value
-    return out
+    flush = tuple(
+        samples.get(f"livews_gateway_{name}_total", 0.0)
+        for name in ("flushes", "flush_seconds", "flush_cpu_seconds")
+    )
+    return out, (flush[0], flush[1], flush[2])
 
 
 def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
@@ -405,6 +428,10 @@ async def phase_load(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
     out["load_gateway_latency_p50"] = (r["gw_p50"], "ms (ingest_ts → write, bucket bound)")
     out["load_gateway_latency_p99"] = (r["gw_p99"], "ms (ingest_ts → write, bucket bound)")
     out["load_client_cpu"] = (r["client_cpu"] * 100, "% of a core (load generators)")
+    flushes = max(1.0, r["flushes"])
+    out["load_flush_wall"] = (r["flush_wall"] / flushes * 1000, "ms per flush (1,000 clients)")
+    out["load_flush_cpu"] = (r["flush_cpu"] / flushes * 1000, "ms CPU per flush")
+    out["load_cpu_per_frame"] = (r["cpu"] / max(1.0, r["frames"] / r["seconds"]) * 1e6, "µs")
     out["load_clients_complete"] = (r["complete"], "clients")
     out["load_gateway_cpu"] = (r["cpu"] * 100, "% of a core")
     out["load_gateway_rss"] = (r["rss"] / 2**20, "MiB")
@@ -496,6 +523,7 @@ async def measure_primitive(mode: str, clients: int, rounds: int) -> float:
     server = await asyncio.create_subprocess_exec(
         sys.executable, str(HERE), "--primitives-server", mode, str(port)
     )
+    pin(server.pid, GATEWAY_CPUS)
     try:
         expected = rounds * clients
         received = [0]
@@ -557,6 +585,7 @@ PHASES = {
 
 async def orchestrate(phases: list[str]) -> None:
     out: dict[str, tuple[float, str]] = {}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         bench = Bench(Path(tmp))
         try:
@@ -570,7 +599,11 @@ async def orchestrate(phases: list[str]) -> None:
         "generators (raw websocket clients in subprocesses) and Redis. Latency is ingest_ts "
         "(publish time) to receipt in the client process, 0.5 ms buckets. CPU is the gateway "
         "process's user+system time per wall second. RSS per connection is the gateway's RSS "
-        "growth divided by the connections (load: 52 subscriptions each; idle: none)."
+        "growth divided by the connections (load: 52 subscriptions each; idle: none). "
+        f"1-minute load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} "
+        "after (other work on the machine inflates latency; compare runs by it). The gateway "
+        f"is pinned to CPU {GATEWAY_CPUS}, everything else to {OTHER_CPUS}; flush wall time well "
+        "above flush CPU time means the gateway was waiting for its CPU."
     )
     write_result("gateway", out, notes)
 

@@ -178,10 +178,13 @@ class Fanout:
             # wider under load, which batches more per frame and bounds the flush cost.
             await asyncio.sleep(self.window)
             self._wake.clear()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             self.flush()
             took = time.perf_counter() - started
             self.window = min(self._flush_max, max(self._flush_min, took * WIDEN))
+            self._metrics.flushes.inc()
+            self._metrics.flush_seconds.inc(took)
+            self._metrics.flush_cpu_seconds.inc(time.process_time() - cpu)
 
     def flush(self) -> None:
         """Write every dirty client's pending frames (or conflate those that cannot take them)."""

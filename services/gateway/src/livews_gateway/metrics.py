@@ -107,6 +107,15 @@ class GatewayMetrics:
             "Ticks replaced by a newer one for a client that fell behind.",
             registry=r,
         )
+        self.flushes = Counter(PREFIX + "flushes", "Flushes that wrote frames.", registry=r)
+        self.flush_seconds = Counter(
+            PREFIX + "flush_seconds", "Wall time spent flushing.", registry=r
+        )
+        self.flush_cpu_seconds = Counter(
+            PREFIX + "flush_cpu_seconds",
+            "Process CPU time spent flushing (wall time well above it means CPU contention).",
+            registry=r,
+        )
         self.slow_consumers = Counter(
             PREFIX + "slow_consumer_disconnects", "Clients cut off as slow consumers.", registry=r
         )
