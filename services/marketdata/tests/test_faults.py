@@ -59,7 +59,8 @@ def test_stall_is_detected_and_recovered(
     emulator.admin("stall", seconds=4)
     stalled_at = time.time()
     feed.until(
-        lambda w: any(s["upstream"] == "degraded" for s in w.by_channel["md:status"]),
+        lambda w: any(s["upstream"] == "degraded" and "no data" in (s["reason"] or "")
+                      for s in w.by_channel["md:status"]),
         10, "status degraded during the stall",
     )  # fmt: skip
     _all_resume(feed, stalled_at + 3.5, 25, "every symbol after the stall")

@@ -173,6 +173,7 @@ class FyersSource:
         self._refused: set[str] = set()  # over the symbol limit
         self._rejected: list[str] = []  # refused by the SDK; verdicts not yet published
         self._plan_limit: str | None = None  # the server's own symbol-limit refusal
+        self._awaiting_data = False  # connected, no update yet: not "up" until one arrives
         self._state: tuple[UpstreamState, str | None] = ("down", "starting")
         self._overflow_seen = 0
         self.connections = 0
@@ -217,6 +218,9 @@ class FyersSource:
                 self._overflow_seen = bridge.overflow
             if ticks or depth:
                 await sink.deliver(ticks, depth)
+                if self._awaiting_data:
+                    self._awaiting_data = False
+                    self._set_state(sink, "up", None)
 
     def _set_state(self, sink: FeedSink, state: UpstreamState, reason: str | None) -> None:
         self._state = (state, reason)
@@ -278,12 +282,14 @@ class FyersSource:
         self.connections += 1
         conn = self._connect(credential, bridge, generation)
         opened_at = time.monotonic()
+        self._awaiting_data = True
         try:
             await conn.open()
             await self._await_auth(bridge)
             await self._sync(conn, credential, full=True)
             bridge.mark_data()
-            self._set_state(sink, "up", None)
+            if self._awaiting_data:
+                self._set_state(sink, "degraded", "connected; waiting for the first update")
             log.info(
                 "upstream connected",
                 extra={"quotes": len(self.quotes), "depth": len(self.depths),
@@ -299,6 +305,7 @@ class FyersSource:
         except UpstreamError as exc:
             reason, detail = exc.reason, str(exc)
         finally:
+            self._awaiting_data = False
             bridge.new_generation()  # whatever this socket still says is ignored
             self.quotes, self.depths = set(), set()
             self._metrics.subscribed.labels("quote").set(0)
@@ -348,7 +355,9 @@ class FyersSource:
                 self._plan_limit = f"the upstream refused subscriptions: {describe(payload)}"
                 log.error(self._plan_limit)
                 return
-        log.warning("upstream error", extra={"error": describe(payload)})
+        # A socket exception is followed by the close that ends the connection.
+        level = logging.INFO if isinstance(payload, BaseException) else logging.WARNING
+        log.log(level, "upstream error", extra={"error": describe(payload)})
 
     def _reject(self, symbols: list[str]) -> None:
         """The SDK said these are invalid: unsubscribe locally; verdicts go out next."""
@@ -386,7 +395,7 @@ class FyersSource:
                 retry_sync_at = None
                 if not await self._apply_demand(conn, credential):
                     retry_sync_at = time.monotonic() + 2.0
-                if self._state[0] == "up" or self._plan_limit:
+                if (self._state[0] == "up" or self._plan_limit) and not self._awaiting_data:
                     self._plan_limit = None  # a new subscription set: see what the server says
                     self._set_state(sink, "up", None)  # the symbol count changed
 

@@ -160,6 +160,7 @@ class SdkSetup:
         logger.setLevel(logging.INFO)
         if self._handler is not None:
             logger.removeHandler(self._handler)
+            logging.getLogger("websocket").removeHandler(self._handler)
             self._handler.close()
         handler: logging.Handler
         if log_dir is None:
@@ -178,6 +179,11 @@ class SdkSetup:
             handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(message)s"))
         self._handler = handler
         logger.addHandler(handler)
+        # websocket-client logs every unclean close at ERROR; the supervisor reports those
+        # itself, so its own lines go to the SDK's log with the SDK's.
+        ws_logger = logging.getLogger("websocket")
+        ws_logger.propagate = False
+        ws_logger.addHandler(handler)
 
 
 _SETUP = SdkSetup()
