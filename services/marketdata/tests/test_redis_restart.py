@@ -64,3 +64,30 @@ def test_publishing_resumes_after_redis_restarts(
         client.close()
     md.wait_ready()
     assert md.metric("livews_marketdata_redis_up") == 1
+
+
+def test_with_a_standby_the_leader_keeps_its_lease_across_a_restart(
+    spawn: Spawn, tmp_path: Path, emulator: Emulator, own_redis: RedisServer
+) -> None:
+    url = own_redis.url
+    a = start_marketdata(spawn, tmp_path, url, emulator, name="md-a")
+    assert a.wait_ready()["role"] == "leader"
+    b = start_marketdata(spawn, tmp_path, url, emulator, name="md-b")
+    assert b.wait_ready()["role"] == "standby"
+    wait_for(lambda: WATCHLIST <= set(last_ticks(url)), 25, "md:last filled")
+    before = {s: t["seq"] for s, t in last_ticks(url).items()}
+    own_redis.stop()
+    time.sleep(3.0)  # the outage: longer than the lease TTL
+    own_redis.start()
+
+    def rebuilt() -> bool:
+        last = last_ticks(url)
+        return WATCHLIST <= set(last) and all(last[s]["seq"] > before[s] for s in WATCHLIST)
+
+    wait_for(rebuilt, 15, "md:last rebuilt with continuing seqs")
+    client = redis.Redis.from_url(url)
+    try:
+        assert client.get(names.LEADER_LEASE) == b"md-a"  # the standby left it to md-a
+    finally:
+        client.close()
+    assert b.wait_ready()["role"] == "standby"

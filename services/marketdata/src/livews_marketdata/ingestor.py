@@ -237,8 +237,10 @@ class Ingestor:
         said_waiting = False
         while True:
             try:
-                if time.monotonic() - self._redis_back_at < ttl:
-                    await self._redis.ping()  # let the pre-outage leader take its lease back
+                if self._outage or time.monotonic() - self._redis_back_at < ttl:
+                    # Redis is (or was just) away: let the leader of before take its lease
+                    # back first; it has every symbol's seq, a fresh Redis has none.
+                    await self._redis.ping()
                     self._redis_ok()
                 else:
                     epoch = await self.lease.acquire()
