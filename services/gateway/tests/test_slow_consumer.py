@@ -24,6 +24,10 @@ pytestmark = pytest.mark.slow
 SYMBOLS = list(DEFAULT_WATCHLIST)
 
 
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -117,7 +121,10 @@ async def test_a_client_that_stops_reading_does_not_slow_the_others(
         f"stalled client cut off {cut_after:.1f} s after it stopped reading; healthy clients' "
         f"p99 latency {before:.1f} ms before, {during:.1f} ms during the stall"
     )
-    assert during <= max(2 * before, before + 50.0), (before, during)
+    # A gateway held up by the stalled client would show seconds here (its buffers, then
+    # the 2 s slow-consumer window); the margins only absorb scheduling noise on a shared box.
+    assert during <= max(2 * before, before + 100.0), (before, during)
+    assert median(latencies[1]) <= median(latencies[0]) + 20.0
     # Every healthy client saw every seq of every symbol, in order: nothing conflated for them.
     for client in healthy:
         for symbol in (SYMBOLS[0], SYMBOLS[-1]):
