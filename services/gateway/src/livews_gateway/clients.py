@@ -36,8 +36,9 @@ class Client:
     """
 
     __slots__ = (
-        "behind_since", "bucket", "closing", "connected_at", "control", "dirty", "eio_sid",
-        "exp", "hold", "notice_at", "outlet", "pending", "session", "sid", "subs", "user",
+        "__weakref__", "behind_since", "bucket", "closing", "connected_at", "control", "dirty",
+        "eio_sid", "exp", "hold", "notice_at", "outlet", "pending", "session", "sid", "subs",
+        "user",
     )  # fmt: skip
 
     def __init__(

@@ -16,6 +16,7 @@ import heapq
 import itertools
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,9 @@ class ExpiryWatch:
         self._on_notice = on_notice
         self._on_expired = on_expired
         self._clock = clock
-        self._heap: list[tuple[float, int, int, Client, int]] = []
+        # Entries hold the client weakly: a disconnected client (and its connection's
+        # buffers) must not stay alive until its token's expiry comes round.
+        self._heap: list[tuple[float, int, int, weakref.ref[Client], int]] = []
         self._counter = itertools.count()
         self._wake = asyncio.Event()
 
@@ -61,8 +64,9 @@ class ExpiryWatch:
     def track(self, client: Client, iat: int) -> None:
         """(Re)arm ``client``'s timers for its current ``exp``."""
         client.notice_at = self.notice_at(client.exp, iat)
+        ref = weakref.ref(client)
         for when, kind in ((client.notice_at, _NOTICE), (float(client.exp), _EXPIRE)):
-            entry = (when, kind, next(self._counter), client, client.exp)
+            entry = (when, kind, next(self._counter), ref, client.exp)
             heapq.heappush(self._heap, entry)
             if self._heap[0] is entry:
                 self._wake.set()
@@ -75,8 +79,9 @@ class ExpiryWatch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
                 continue
-            _when, kind, _n, client, exp = heapq.heappop(self._heap)
-            if client.closing or client.exp != exp:
+            _when, kind, _n, ref, exp = heapq.heappop(self._heap)
+            client = ref()
+            if client is None or client.closing or client.exp != exp:
                 continue  # gone, or refreshed since: a newer entry exists
             if kind == _NOTICE:
                 self._on_notice(client)
