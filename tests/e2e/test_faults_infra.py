@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+import redis
 import socketio
 
 from livews_common.symbols import DEFAULT_WATCHLIST
@@ -38,6 +39,13 @@ async def _settled(fleet: Fleet, clients: list[RecordingClient]) -> None:
     fleet.assert_alive()
 
 
+async def _count_last(fleet: Fleet, want: int) -> bool:
+    try:
+        return len(await fleet.md_last()) >= want
+    except redis.RedisError:
+        return False
+
+
 def _status_now(clients: list[RecordingClient], state: str) -> bool:
     return all(rc.rec.statuses and rc.rec.statuses[-1].get("upstream") == state for rc in clients)
 
@@ -57,6 +65,10 @@ async def test_redis_restart(fleet: Fleet, recovery: Recovery) -> None:
     back = time.time()
     recovery("fresh ticks at every client after Redis returned", await fleet.wait_fresh(
         clients, back, within=20), 10)  # fmt: skip
+    # The restarted Redis is empty: md:last is whole again once the leader rewrote it.
+    watchlist = len(DEFAULT_WATCHLIST)
+    await poll(lambda: _count_last(fleet, watchlist), 20, "md:last complete again")
+    recovery("md:last complete again after the restart", time.time() - back, 10)
     assert [rc.rec.disconnects for rc in clients] == [0] * len(clients)
     await poll(lambda: _status_now(clients, "up"), 15, "status up again at every client")
     # A client arriving now gets its snapshot from md:last as refilled so far (the restarted
@@ -69,12 +81,12 @@ async def test_redis_restart(fleet: Fleet, recovery: Recovery) -> None:
 
 @pytest.mark.timeout(120)
 async def test_redis_paused_longer_than_timeouts(fleet: Fleet, recovery: Recovery) -> None:
-    # CLIENT PAUSE ALL for 8 s: longer than every service's Redis socket timeout (≤ 5 s),
+    # CLIENT PAUSE ALL for 10 s: longer than every service's Redis socket timeout (≤ 5 s),
     # the gateways' ping deadline (3 s) and the leader lease (2 s).
     clients = await _clients(fleet)
     await fleet.wait_fresh(clients, time.time())
     before = {rc.symbols[0]: rc.rec.latest[rc.symbols[0]]["seq"] for rc in clients}
-    pause = 8.0
+    pause = 10.0
     await fleet.pause_redis(pause)
     resumed = time.time() + pause
     await poll(lambda: _saw_status(clients, "degraded"), 15, "status degraded at every client")
