@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import signal
 import time
@@ -59,6 +58,10 @@ MARKETDATA_ENV = {
     "MARKETDATA_BACKOFF_MAX_MS": "2000",
     "MARKETDATA_SDK_LOG_DIR": "off",
 }
+#: Environment the gateways run with here, over fleet_gateway.gateway_env's test defaults:
+#: the production verdict wait, so that an unknown symbol is refused (invalid_symbol) even
+#: when the ingestor's upstream lookup is slow on a busy machine.
+GATEWAY_ENV = {"GATEWAY_VERDICT_WAIT": "2"}
 #: Aggregate upstream ticks per second while the fleet runs (the emulator's default is 200;
 #: tests on a shared 2-core machine need less).
 DEFAULT_TICKS_PER_SECOND = 100.0
@@ -96,7 +99,7 @@ class Fleet:
             "LIVEWS_TOKEN_KEY": self._token_key,
             **(marketdata_env or {}),
         }
-        self._gateway_env: dict[str, Any] = dict(gateway_env or {})
+        self._gateway_env: dict[str, Any] = {**GATEWAY_ENV, **(gateway_env or {})}
         self.procs: dict[str, ServiceProcess] = {}
         #: Parts stopped on purpose (by kill/stop/signal here) and not restarted since.
         self.down: set[str] = set()
@@ -624,13 +627,11 @@ def _fleet_fixture(workdir: Path) -> Iterator[Fleet]:
         yield fleet
     finally:
         fleet.close()
-        if os.environ.get("LIVEWS_FLEET_TIMINGS"):
-            print(f"fleet start-up: {fleet.startup_seconds:.1f}s")  # noqa: T201
 
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    """A fresh fleet for one test (faults may damage it); about 9 s to start on 2 cores."""
+    """A fresh fleet for one test (faults may damage it); 4–9 s to start on 2 cores."""
     yield from _fleet_fixture(tmp_path / "fleet")
 
 
