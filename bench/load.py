@@ -11,8 +11,10 @@ Steps, each with a warm-up and a measured window:
 
 1. the upstream at ``LOAD_BASE_TPS`` (aggregate ticks/s from the emulator), clients doubling
    from ``LOAD_START_CLIENTS`` until a step fails or ``LOAD_MAX_CLIENTS``;
-2. at the last passing client count, the upstream rate doubling until a step fails or
-   ``LOAD_MAX_TPS``.
+2. with ``LOAD_TPS_PHASE_CLIENTS`` (100) clients, the upstream rate doubling until a step
+   fails or ``LOAD_MAX_TPS``;
+
+each phase then bisects twice between its last pass and its first failure.
 
 A step passes with p99 ≤ ``LOAD_P99_MS`` (100), no client disconnected and under 1% of ticks
 conflated away (seq gaps). Reported: the last passing step of each phase. Everything is on
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +81,8 @@ _snapshot = msgspec.json.Decoder(tuple[str, Snapshot])
 class Worker:
     """Holds clients through nginx; answers commands on stdin with one JSON line each.
 
-    ``add N`` connects and subscribes N more; ``churn N`` closes N and opens N new ones;
+    ``add N`` connects and subscribes N more; ``drop N`` closes N; ``churn N`` closes N and
+    opens N new ones;
     ``window`` reports what arrived since the previous window (latency histogram, ticks,
     seq gaps, closed clients) and starts a new one; ``exit`` ends it.
     """
@@ -142,12 +146,15 @@ class Worker:
     def _on_closed(self, _future: asyncio.Future[None]) -> None:
         self.closed += 1
 
-    async def churn(self, n: int) -> int:
+    def drop(self, n: int) -> None:
         for client in self.clients[:n]:
             client.closed.remove_done_callback(self._on_closed)
             client.close()
             self.held.pop(client, None)
         del self.clients[:n]
+
+    async def churn(self, n: int) -> int:
+        self.drop(n)
         return await self.add(n)
 
     def window(self) -> dict[str, Any]:
@@ -171,6 +178,9 @@ class Worker:
                 continue
             if command[0] == "add":
                 say({"failed": await self.add(int(command[1])), "clients": len(self.clients)})
+            elif command[0] == "drop":
+                self.drop(int(command[1]))
+                say({"clients": len(self.clients)})
             elif command[0] == "churn":
                 say({"failed": await self.churn(int(command[1])), "clients": len(self.clients)})
             elif command[0] == "window":
@@ -250,6 +260,15 @@ class Load:
     def clients(self) -> int:
         return sum(w.clients for w in self.workers)
 
+    def resize(self, n: int) -> None:
+        """Exactly ``n`` clients: drop the surplus, or connect more."""
+        for worker in reversed(self.workers):
+            surplus = self.clients - n
+            if surplus <= 0:
+                break
+            worker.ask(f"drop {min(surplus, worker.clients)}")
+        self.grow_to(n)
+
     def grow_to(self, n: int) -> None:
         while self.clients < n:
             room = [w for w in self.workers if w.clients < PER_WORKER]
@@ -310,7 +329,7 @@ def step(load: Load, fleet: Fleet, clients: int, tps: float, warmup: float, meas
          p99_bound: float) -> dict[str, Any]:  # fmt: skip
     fleet.admin("rate", ticks_per_second=tps)
     closed_before = sum(w.ask("window")["closed"] for w in load.workers) if load.workers else 0
-    load.grow_to(clients)
+    load.resize(clients)
     time.sleep(warmup)
     load.window()  # discard the warm-up
     time.sleep(measure)
@@ -331,53 +350,73 @@ def step(load: Load, fleet: Fleet, clients: int, tps: float, warmup: float, meas
     return got
 
 
+def climb(run: Callable[[int], dict[str, Any]], start: int, limit: int, budget_end: float,
+          refine: int = 2) -> dict[str, Any] | None:  # fmt: skip
+    """Double ``x`` from ``start`` while ``run(x)`` passes, then bisect ``refine`` times
+    between the last pass and the first failure; the best passing step (or None)."""
+    best: dict[str, Any] | None = None
+    x, failed_at = start, None
+    while x <= limit and time.monotonic() < budget_end:
+        got = run(x)
+        if not got["pass"]:
+            failed_at = x
+            break
+        best, x = got, x * 2
+    low = x // 2 if best is not None else 0
+    for _ in range(refine):
+        if failed_at is None or best is None or time.monotonic() >= budget_end:
+            break
+        mid = (low + failed_at) // 2
+        if mid in (low, failed_at):
+            break
+        got = run(mid)
+        if got["pass"]:
+            best, low = got, mid
+        else:
+            failed_at = mid
+    return best
+
+
 def main() -> None:
     base_tps = env_number("LOAD_BASE_TPS", 200)
     start_clients = int(env_number("LOAD_START_CLIENTS", 100))
     max_clients = int(env_number("LOAD_MAX_CLIENTS", 3200))
-    max_tps = env_number("LOAD_MAX_TPS", 6400)
+    tps_clients = int(env_number("LOAD_TPS_PHASE_CLIENTS", 100))
+    max_tps = int(env_number("LOAD_MAX_TPS", 6400))
     p99_bound = env_number("LOAD_P99_MS", 100)
     warmup, measure = env_number("LOAD_WARMUP_S", 3), env_number("LOAD_MEASURE_S", 6)
-    budget = env_number("LOAD_MAX_SECONDS", 300)
     began = time.monotonic()
+    budget_end = began + env_number("LOAD_MAX_SECONDS", 300)
     steps: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="livews-load-") as tmp:
         fleet = Fleet(Path(tmp) / "fleet", ticks_per_second=base_tps)
         fleet.start()
         load = Load(fleet, fleet.login("XL00001"))
+
+        def at(clients: int, tps: float) -> dict[str, Any]:
+            got = step(load, fleet, clients, tps, warmup, measure, p99_bound)
+            steps.append(got)
+            return got
+
         try:
             print(f"fleet up in {fleet.startup_seconds:.1f}s; phase 1: clients up at "
                   f"{base_tps:.0f} upstream ticks/s", flush=True)  # fmt: skip
-            clients, best_clients = start_clients, None
-            while clients <= max_clients and time.monotonic() - began < budget:
-                got = step(load, fleet, clients, base_tps, warmup, measure, p99_bound)
-                steps.append(got)
-                if not got["pass"]:
-                    break
-                best_clients = got
-                clients *= 2
-            print("phase 2: upstream ticks/s up at the last passing client count", flush=True)
-            load.close()
-            load = Load(fleet, load.token)
-            held = best_clients["clients"] if best_clients else start_clients
-            tps, best_tps = base_tps * 2, None
-            while tps <= max_tps and time.monotonic() - began < budget:
-                got = step(load, fleet, held, tps, warmup, measure, p99_bound)
-                steps.append(got)
-                if not got["pass"]:
-                    break
-                best_tps = got
-                tps *= 2
+            best_clients = climb(lambda n: at(n, base_tps), start_clients, max_clients,
+                                 budget_end)  # fmt: skip
+            print(f"phase 2: upstream ticks/s up with {tps_clients} clients", flush=True)
+            best_tps = climb(lambda t: at(tps_clients, t), int(base_tps) * 2, max_tps,
+                             budget_end)  # fmt: skip
             fleet.assert_alive()
         finally:
             load.close()
             fleet.close()
-    report(steps, best_clients, best_tps, base_tps, p99_bound, time.monotonic() - began)
+    report(steps, best_clients, best_tps, base_tps, tps_clients, p99_bound,
+           time.monotonic() - began)  # fmt: skip
 
 
 def report(steps: list[dict[str, Any]], best_clients: dict[str, Any] | None,
-           best_tps: dict[str, Any] | None, base_tps: float, p99_bound: float,
-           took: float) -> None:  # fmt: skip
+           best_tps: dict[str, Any] | None, base_tps: float, tps_clients: int,
+           p99_bound: float, took: float) -> None:  # fmt: skip
     metrics: dict[str, tuple[float, str]] = {}
     for label, best in (("clients_phase", best_clients), ("tps_phase", best_tps)):
         if best is None:
@@ -399,8 +438,9 @@ def report(steps: list[dict[str, Any]], best_clients: dict[str, Any] | None,
         f"generators on one 2-core machine, loopback. Each client subscribes to the 52 "
         f"default symbols; latency is ingest_ts to receipt. A step passes with p99 <= "
         f"{p99_bound:.0f} ms, no disconnect, < 1% conflated. Phase 1 holds the upstream at "
-        f"{base_tps:.0f} ticks/s and doubles clients; phase 2 doubles the upstream rate at the "
-        f"last passing client count. Steps: {table}. Took {took:.0f} s."
+        f"{base_tps:.0f} ticks/s and doubles clients; phase 2 doubles the upstream rate with "
+        f"{tps_clients} clients; each phase then bisects twice between its last pass and its "
+        f"first failure. Steps: {table}. Took {took:.0f} s."
     )
     write_result("load", metrics, notes)
 
