@@ -4,6 +4,8 @@
 
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+# Tests and scripts find the tools installed here (uv in .tools/bin) like any on PATH.
+export PATH := $(PATH):$(CURDIR)/.tools/bin
 PYTHON ?= python3
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 SRC_DIRS := libs/common/src services/auth/src services/marketdata/src services/gateway/src tools/fyers-emulator/src tools/devtools/src

@@ -26,7 +26,8 @@ FLEET_OVERLAYS = ("dev", "prod", "prod-live-green")
 
 def tool(name: str, apt_package: str) -> str:
     """Path of an external tool; a failure in CI (it must be installed there), a skip elsewhere."""
-    found = shutil.which(name)
+    # Tools the Makefile installs for itself (uv into .tools/) count as installed.
+    found = shutil.which(name) or shutil.which(name, path=str(ROOT / ".tools" / "bin"))
     if found:
         return found
     message = f"`{name}` is not installed (Debian package: {apt_package})"
