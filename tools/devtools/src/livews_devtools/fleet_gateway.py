@@ -341,6 +341,53 @@ _WEB_TYPES = (
 )
 
 
+@dataclass(frozen=True)
+class EdgeLimits:
+    """nginx's per-client-address limits (the ``limits*`` blocks of infra/nginx/nginx.conf)."""
+
+    ws_connections: int  # open /socket.io connections
+    ws_rate: int  # /socket.io requests (websocket handshakes) per second ...
+    ws_burst: int  # ... with this many above the rate allowed at once
+    auth_connections: int  # concurrent /auth requests
+    auth_rate: int
+    auth_burst: int
+
+    def blocks(self) -> dict[str, str]:
+        return {
+            "limits": (
+                "limit_conn_zone $binary_remote_addr zone=livews_ws_conn:10m;\n"
+                "limit_req_zone $binary_remote_addr zone=livews_ws_req:10m "
+                f"rate={self.ws_rate}r/s;\n"
+                "limit_conn_zone $binary_remote_addr zone=livews_auth_conn:10m;\n"
+                "limit_req_zone $binary_remote_addr zone=livews_auth_req:10m "
+                f"rate={self.auth_rate}r/s;"
+            ),
+            "limits-socketio": (
+                f"limit_conn livews_ws_conn {self.ws_connections};\n"
+                f"limit_req zone=livews_ws_req burst={self.ws_burst} nodelay;"
+            ),
+            "limits-auth": (
+                f"limit_conn livews_auth_conn {self.auth_connections};\n"
+                f"limit_req zone=livews_auth_req burst={self.auth_burst} nodelay;"
+            ),
+        }
+
+
+#: Every test client comes from 127.0.0.1, hundreds at once (bench/, tests/e2e): the test
+#: fleet's nginx keeps the limits but far above any test's load. ``limits=None`` renders
+#: the production values as committed (tests/e2e/test_hostile_edge.py).
+TEST_EDGE_LIMITS = EdgeLimits(65_535, 100_000, 100_000, 65_535, 100_000, 100_000)
+
+
+@dataclass(frozen=True)
+class EdgeTLS:
+    """A TLS listener for a rendered nginx (the certificate and key files must exist)."""
+
+    port: int
+    certificate: Path
+    key: Path
+
+
 def render_nginx_conf(
     listen_port: int,
     gateway_ports: Sequence[int],
@@ -348,12 +395,15 @@ def render_nginx_conf(
     auth_port: int | None = None,
     web_root: Path | None = None,
     source: Path = NGINX_CONF,
+    limits: EdgeLimits | None = TEST_EDGE_LIMITS,
+    tls: EdgeTLS | None = None,
 ) -> str:
-    """``infra/nginx/nginx.conf`` for processes on 127.0.0.1 (no TLS listener).
+    """``infra/nginx/nginx.conf`` for processes on 127.0.0.1 (TLS only when ``tls`` is given).
 
     The gateways become one upstream group (a gateway that fails a connect is skipped for
     2 s); ``/auth/`` goes to ``auth_port`` (502 when None); ``/`` serves ``web_root``
-    (a built web app) when given, else proxies to nothing (502).
+    (a built web app) when given, else proxies to nothing (502). ``limits`` replaces the
+    per-address limits (None keeps the committed production values).
     """
     servers = "\n".join(
         f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in gateway_ports
@@ -367,7 +417,17 @@ def render_nginx_conf(
     )
     conf = source.read_text()
     conf = _replace_block(conf, "fleet", fleet)
-    conf = _replace_block(conf, "listen", f"listen 127.0.0.1:{listen_port};")
+    listen = f"listen 127.0.0.1:{listen_port};"
+    if tls is not None:
+        listen += f"\nlisten 127.0.0.1:{tls.port} ssl;"
+        files = (
+            f"map $host $livews_tls_certificate {{ default {tls.certificate}; }}\n"
+            f"map $host $livews_tls_certificate_key {{ default {tls.key}; }}"
+        )
+        conf = _replace_block(conf, "tls-files", files)
+    conf = _replace_block(conf, "listen", listen)
+    for name, body in (limits.blocks() if limits is not None else {}).items():
+        conf = _replace_block(conf, name, body)
     if web_root is not None:
         body = f"location / {{\n    root {web_root};\n{_WEB_TYPES}"
         body += "    try_files $uri /index.html;\n}"
@@ -386,6 +446,7 @@ class Nginx:
     process: ServiceProcess
     port: int
     conf_path: Path
+    tls_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -401,6 +462,8 @@ def start_nginx(
     web_root: Path | None = None,
     name: str = "nginx",
     port: int | None = None,
+    limits: EdgeLimits | None = TEST_EDGE_LIMITS,
+    tls: EdgeTLS | None = None,
 ) -> Nginx:
     """Run the repository's nginx config in front of ``gateway_ports`` (see the module doc)."""
     port = port or free_port()
@@ -408,7 +471,9 @@ def start_nginx(
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     conf_path = prefix / "nginx.conf"
     conf_path.write_text(
-        render_nginx_conf(port, gateway_ports, auth_port=auth_port, web_root=web_root)
+        render_nginx_conf(
+            port, gateway_ports, auth_port=auth_port, web_root=web_root, limits=limits, tls=tls
+        )
     )
     proc = spawn(
         name,
@@ -423,7 +488,7 @@ def start_nginx(
         ],
         health_url=f"http://127.0.0.1:{port}/lb-healthz",
     )
-    return Nginx(proc, port, conf_path)
+    return Nginx(proc, port, conf_path, tls.port if tls is not None else None)
 
 
 # -- a raw Socket.IO client for load and back-pressure tests ------------------------------
@@ -462,10 +527,16 @@ class RawSocketIOClient(asyncio.Protocol):
         self.connected: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
 
-    async def connect(self, host: str, port: int, wait: float = 10.0) -> None:
-        """Open the websocket, do the Engine.IO and Socket.IO handshakes (with the token)."""
+    async def connect(
+        self, host: str, port: int, wait: float = 10.0, *, local_host: str | None = None
+    ) -> None:
+        """Open the websocket, do the Engine.IO and Socket.IO handshakes (with the token).
+
+        ``local_host`` picks the source address (e.g. 127.0.0.2: another client to nginx).
+        """
         loop = asyncio.get_running_loop()
-        await loop.create_connection(lambda: self, host, port)
+        local_addr = (local_host, 0) if local_host is not None else None
+        await loop.create_connection(lambda: self, host, port, local_addr=local_addr)
         assert self.transport is not None
         key = base64.b64encode(uuid.uuid4().bytes).decode()
         self.transport.write(
