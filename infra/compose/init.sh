@@ -10,6 +10,10 @@
 #   $SECRETS_DIR/feed-pin           the feed account's PIN (emulator default 1234)
 #   $CERTS_DIR/tls.crt, tls.key     self-signed certificate for https:// and wss://localhost
 # Every value is generated here, on the developer's machine; none is in the repository.
+# Then, on every run, each service's own directory gets a fresh copy of only what it reads:
+#   $AUTH_SECRETS_DIR               token-key, auth-signing-key, fyers-*, feed-pin
+#   $MARKETDATA_SECRETS_DIR         token-key
+# (unset: skipped). The gateways, the web app, nginx and the emulator get none.
 set -eu
 
 OUT="${1:-}"
@@ -60,6 +64,27 @@ if [ "$(id -u)" = 0 ]; then
 fi
 chmod 0500 "$SECRETS_DIR"
 chmod 0400 "$SECRETS_DIR"/*
+
+share() { # directory name... : replace the directory's contents with copies of these
+    dir="$1"
+    shift
+    [ -n "$dir" ] || return 0
+    mkdir -p "$dir"
+    chmod 0700 "$dir"
+    rm -f "$dir"/*
+    for name in "$@"; do
+        cp "$SECRETS_DIR/$name" "$dir/$name"
+    done
+    if [ "$(id -u)" = 0 ]; then
+        chown -R "$SERVICE_UID:$SERVICE_UID" "$dir"
+    fi
+    chmod 0400 "$dir"/*
+    chmod 0500 "$dir"
+    echo "init.sh: $dir holds $*"
+}
+share "${AUTH_SECRETS_DIR:-}" token-key auth-signing-key fyers-client-id fyers-secret-key \
+    fyers-redirect-uri feed-pin
+share "${MARKETDATA_SECRETS_DIR:-}" token-key
 chmod 0644 "$CERTS_DIR/tls.crt"
 chmod 0600 "$CERTS_DIR/tls.key"
 echo "init.sh: secrets in $SECRETS_DIR, certificate in $CERTS_DIR"

@@ -124,3 +124,102 @@ def test_init_generates_every_secret_file_the_services_read(
     assert (out / "certs" / "tls.crt").read_text().startswith("-----BEGIN CERTIFICATE-----")
     for path in (secrets, *files.values()):
         path.chmod(0o700)
+
+
+#: The secret files each service may see (issue #12): auth mints and seals; the ingestors only
+#: open the sealed feed token; everything else — the gateways above all — sees none.
+AUTH_SECRETS = {"token-key", "auth-signing-key", "fyers-client-id", "fyers-secret-key",
+                "fyers-redirect-uri", "feed-pin"}  # fmt: skip
+EXPECTED_SECRETS: dict[str, set[str]] = {
+    "auth": AUTH_SECRETS,
+    "marketdata": {"token-key"},
+    "marketdata-standby": {"token-key"},
+    "nginx": {"tls.crt", "tls.key"},  # the `certs` volume: its own TLS key
+}
+
+
+def _visible_secrets(infra: Any, compose: Any, tmp_path: Path) -> dict[str, set[str]]:
+    """Run init.sh as the `init` service does; then, per service, the secret files inside the
+    volumes it mounts (by what init.sh wrote into each volume, not by their names)."""
+    infra.tool("openssl", "openssl")
+    init = compose["services"]["init"]
+    mounts = dict(reversed(v.split(":")[:2]) for v in init["volumes"])  # target -> volume
+    env = {"PATH": os.environ["PATH"], "SERVICE_UID": str(os.getuid())}
+    written: dict[str, Path] = {}  # volume -> its directory here
+    for var, value in init["environment"].items():
+        if var.endswith("_DIR") and str(value) in mounts:
+            volume = mounts[str(value)]
+            written[volume] = tmp_path / volume
+            env[var] = str(written[volume])
+    script = infra.root / "infra/compose/init.sh"
+    subprocess.run(["sh", str(script)], env=env, check=True, capture_output=True)
+    contents = {v: {p.name for p in d.iterdir()} for v, d in written.items() if d.is_dir()}
+    for directory in written.values():
+        for path in (directory, *directory.iterdir()):
+            path.chmod(0o700)
+    visible: dict[str, set[str]] = {}
+    for name, service in compose["services"].items():
+        if name == "init":
+            continue
+        seen: set[str] = set()
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            seen |= contents.get(source, set())
+        visible[name] = seen
+    return visible
+
+
+def test_each_service_sees_only_its_own_secrets(infra: Any, compose: Any, tmp_path: Path) -> None:
+    visible = _visible_secrets(infra, compose, tmp_path)
+    for name, seen in visible.items():
+        assert seen == EXPECTED_SECRETS.get(name, set()), f"{name} sees {sorted(seen)}"
+    for name in ("gateway", "fyers-emulator", "web", "redis"):
+        assert not visible[name], name
+    # Every *_FILE a service is told to read is among the files it can see.
+    for name, service in compose["services"].items():
+        for var, value in service.get("environment", {}).items():
+            if var.endswith("_FILE"):
+                key = str(value).removeprefix("/run/secrets/livews/")
+                assert key in visible.get(name, set()), f"{name}: {var} names {key}, not mounted"
+    # The volume holding everything is init's alone.
+    for name, service in compose["services"].items():
+        sources = {v.split(":", 1)[0] for v in service.get("volumes", [])}
+        assert name == "init" or "secrets" not in sources, name
+
+
+EXPECTED_NETWORKS = {
+    "nginx": {"edge", "internal"},
+    "redis": {"internal"},
+    "gateway": {"internal"},
+    "web": {"internal"},
+    "auth": {"internal", "upstream"},
+    "marketdata": {"internal", "upstream"},
+    "marketdata-standby": {"internal", "upstream"},
+    "fyers-emulator": {"upstream"},
+}
+
+
+def _networks(service: dict[str, Any]) -> set[str]:
+    networks = service.get("networks", ["default"])
+    return set(networks if isinstance(networks, list) else networks.keys())
+
+
+def test_edge_and_internal_networks(compose: Any) -> None:
+    services, networks = compose["services"], compose["networks"]
+    for name, expected in EXPECTED_NETWORKS.items():
+        assert _networks(services[name]) == expected, name
+    # `internal` has no route out; only nginx joins it from `edge`.
+    assert networks["internal"].get("internal") is True
+    on_edge = {n for n, s in services.items() if "edge" in _networks(s)}
+    assert on_edge == {"nginx"}
+    # Nobody lands on an implicit flat `default` network.
+    assert all("default" not in _networks(s) for s in services.values())
+    # A published port needs a network with a route out; only these publish.
+    published = {n for n, s in services.items() if s.get("ports")}
+    assert published == {"nginx", "fyers-emulator", "prometheus", "grafana"}
+    for name in published:
+        assert _networks(services[name]) - {"internal"}, name
+    # The emulator stands where Fyers stands: the fleet's internals cannot reach it, nor it them.
+    assert "internal" not in _networks(services["fyers-emulator"])
+    alias = services["fyers-emulator"]["networks"]["upstream"]["aliases"]
+    assert "fyers.localtest.me" in alias
