@@ -34,3 +34,21 @@ def test_valid_shapes(value: str) -> None:
 )
 def test_invalid_shapes(value: object) -> None:
     assert not is_valid_symbol(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "NSE:SBIN-EQ\n",  # `$` in a regex would accept this trailing newline
+        "NSE:SBIN-EQ\r\n",
+        "NSE:SBIN\n-EQ",
+        "NSE:SBIN-EQ\x00",
+        "NSE:SBIN\x1b[2J",
+        "NSE:SBIN-EQ\t",
+        "\nNSE:SBIN-EQ",
+        "NSE:SBIN-EQ\x7f",
+        "NSE:SBİN-EQ",  # a non-ASCII capital
+    ],
+)
+def test_control_characters_and_trailing_newline_are_refused(value: str) -> None:
+    assert not is_valid_symbol(value)

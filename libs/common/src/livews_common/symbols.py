@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-#: ``EXCHANGE:NAME`` — exchange in capitals, name of letters, digits and ``-&_.``.
-SYMBOL_PATTERN = re.compile(r"^(NSE|BSE|MCX|NCDEX|CDS|BCD|NFO|BFO):[A-Z0-9][A-Z0-9&_.\-]{0,39}$")
+#: ``EXCHANGE:NAME`` — exchange in capitals, name of letters, digits and ``-&_.``. Matched with
+#: ``fullmatch`` (never ``match`` with ``$``, which also accepts a trailing newline), so no control
+#: character can get through.
+SYMBOL_PATTERN = re.compile(r"(NSE|BSE|MCX|NCDEX|CDS|BCD|NFO|BFO):[A-Z0-9][A-Z0-9&_.\-]{0,39}")
 MAX_SYMBOL_LENGTH = 48
 
 #: As of late 2025: IndiGo and Max Healthcare joined; Tata Motors' passenger-vehicle business
@@ -38,7 +40,7 @@ def is_valid_symbol(value: object) -> bool:
     return (
         isinstance(value, str)
         and len(value) <= MAX_SYMBOL_LENGTH
-        and SYMBOL_PATTERN.match(value) is not None
+        and SYMBOL_PATTERN.fullmatch(value) is not None
     )
 
 
