@@ -2,8 +2,9 @@
 
 Modules only call ``logging.getLogger(__name__)``; only ``__main__`` calls
 :func:`configure_logging`. Redaction is a last line of defence — code must not log secrets
-in the first place — and covers JWTs, ``APPID:TOKEN`` pairs, and values of keys that name a
-secret (token, secret, pin, code, password, cookie, authorization).
+in the first place — and covers JWTs, ``APPID:TOKEN`` pairs, the password in a URL's
+``user:password@`` (a Redis URL), and values of keys that name a secret (token, secret, pin,
+code, password, cookie, authorization).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ REDACTED = "[redacted]"
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _APP_TOKEN = re.compile(r"\b([A-Z0-9]{6,}-\d{3}):[A-Za-z0-9._-]{12,}")
+# scheme://user:password@host — the password part (Redis URLs carry the ACL user's).
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)([^\s@/]+)(@)")
 _SECRET_WORDS = r"token|secret|password|passwd|auth_code|authorization|cookie|appidhash|api_key"
 _SECRET_KV = re.compile(
     rf"(?i)\b([\w-]*(?:{_SECRET_WORDS})[\w-]*|pin)(\"?\s*[=:]\s*\"?)([^\s\"&,;}}]+)"
@@ -32,6 +35,7 @@ _STD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "as
 def redact(text: str) -> str:
     """``text`` with JWTs, ``APPID:TOKEN`` pairs and ``secret=value`` values masked."""
     text = _JWT.sub(REDACTED, text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
     text = _APP_TOKEN.sub(lambda m: f"{m.group(1)}:{REDACTED}", text)
     return _SECRET_KV.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from livews_common.claims import DEFAULT_LEEWAY
 
 Env = Literal["dev", "prod"]
 
@@ -58,6 +61,69 @@ def require_secret(name: str, value: str | None, env: Env) -> None:
         )
 
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redis_url_with_credentials(url: str, username: str | None, password: str | None) -> str:
+    """``url`` with its user and password replaced (each only when given; percent-encoded)."""
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ConfigError(
+            f"REDIS_URL must start with redis://, rediss:// or unix:// (got {parts.scheme!r}:)"
+        )
+    user = username if username is not None else unquote(parts.username or "")
+    secret = password if password is not None else unquote(parts.password or "")
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    hostport = f"{host}:{parts.port}" if parts.port else host
+    auth = quote(user, safe="")
+    if secret:
+        auth += ":" + quote(secret, safe="")
+    netloc = f"{auth}@{hostport}" if auth else hostport
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redact_redis_url(url: str) -> str:
+    """``url`` fit for a log line: the password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+
+
+def resolve_redis_url(url: str, environ: dict[str, str] | None = None) -> str:
+    """The URL a process connects with, credentials included (docs/redis-contract.md).
+
+    ``REDIS_URL`` (or a file named by ``REDIS_URL_FILE``) gives the server and may carry
+    ``user:password@``; ``REDIS_USERNAME`` names the ACL user and ``REDIS_PASSWORD`` (or
+    ``REDIS_PASSWORD_FILE``) its password when the URL does not. Saying a password twice, or
+    a user twice differently, is refused.
+    """
+    env = dict(os.environ) if environ is None else environ
+    if not env.get("REDIS_URL") and env.get("REDIS_URL_FILE"):
+        url = read_secret("REDIS_URL", env) or url
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ConfigError(
+            f"REDIS_URL must start with redis://, rediss:// or unix:// (got {parts.scheme!r}:)"
+        )
+    username = env.get("REDIS_USERNAME") or None
+    password = read_secret("REDIS_PASSWORD", env) or None
+    if username and parts.username and unquote(parts.username) != username:
+        raise ConfigError(
+            f"REDIS_USERNAME={username!r} contradicts the user in REDIS_URL; set only one"
+        )
+    if password and parts.password:
+        raise ConfigError(
+            "REDIS_PASSWORD (or REDIS_PASSWORD_FILE) is set but REDIS_URL carries a password "
+            "too; set only one"
+        )
+    if username is None and password is None:
+        return url
+    return redis_url_with_credentials(url, username, password)
+
+
 class BaseServiceSettings(BaseSettings):
     """What every LiveWebsocket process reads. Services subclass and add their own."""
 
@@ -67,7 +133,16 @@ class BaseServiceSettings(BaseSettings):
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", alias="REDIS_URL")
     state_dir: Path = Field(default=Path("./.livews"), alias="LIVEWS_STATE_DIR")
     log_level: str = Field(default="INFO", alias="LIVEWS_LOG_LEVEL")
+    #: Clock skew forgiven when verifying access JWTs (exp, iat, nbf), in seconds.
+    jwt_leeway: int = Field(default=DEFAULT_LEEWAY, ge=0, le=300, alias="LIVEWS_JWT_LEEWAY")
 
     @property
     def is_prod(self) -> bool:
         return self.livews_env == "prod"
+
+    @model_validator(mode="after")
+    def _redis_credentials(self) -> BaseServiceSettings:
+        # Frozen model: the resolved URL (with the ACL user's password) replaces the raw one
+        # once, here, so every service keeps using ``settings.redis_url``.
+        object.__setattr__(self, "redis_url", resolve_redis_url(self.redis_url))
+        return self

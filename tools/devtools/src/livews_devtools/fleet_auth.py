@@ -29,9 +29,11 @@ from typing import Any
 import httpx
 import pytest
 
+from livews_common import redis_acl
 from livews_devtools.ports import free_port
 from livews_devtools.processes import ServiceProcess, script
 from livews_devtools.pytest_plugin import Emulator, Spawn
+from livews_devtools.redis_server import role_url
 
 DEFAULT_FY_ID = "XY12345"
 #: The PIN the auth processes started here renew the feed token with (the emulator's).
@@ -71,7 +73,9 @@ def auth_env(tmp_path: Path, redis_url: str, emulator: Emulator, **env: str) -> 
     """The environment ``start_auth`` runs livews-auth with (``env`` overrides)."""
     return {
         **emulator.env(),
-        "REDIS_URL": redis_url,
+        # Its own least-privilege Redis user (livews_common.redis_acl) when redis_url is a
+        # devtools RedisServer's admin URL.
+        "REDIS_URL": role_url(redis_url, redis_acl.AUTH),
         "LIVEWS_ENV": "dev",
         "LIVEWS_STATE_DIR": str(tmp_path / "auth-state"),
         "AUTH_FEED_PIN": emulator.pin or FEED_PIN,

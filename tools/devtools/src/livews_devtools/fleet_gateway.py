@@ -42,9 +42,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from livews_common import redis_acl
 from livews_devtools.ports import free_port
 from livews_devtools.processes import ServiceProcess, script
 from livews_devtools.pytest_plugin import Spawn
+from livews_devtools.redis_server import role_url
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 NGINX_CONF = REPO_ROOT / "infra" / "nginx" / "nginx.conf"
@@ -216,7 +218,8 @@ def parse_metrics(text: str) -> dict[str, float]:
 def gateway_env(redis_url: str, jwks_url: str, **env: str) -> dict[str, str]:
     """The environment ``start_gateway`` runs livews-gateway with (``env`` overrides)."""
     return {
-        "REDIS_URL": redis_url,
+        # Its own least-privilege Redis user when redis_url is a devtools admin URL.
+        "REDIS_URL": role_url(redis_url, redis_acl.GATEWAY),
         "AUTH_JWKS_URL": jwks_url,
         "LIVEWS_ENV": "dev",
         # Tests spread their calls out less than browsers; limits get their own tests.

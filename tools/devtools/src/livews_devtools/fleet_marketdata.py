@@ -27,11 +27,12 @@ import httpx
 import pytest
 import redis
 
-from livews_common import names
+from livews_common import names, redis_acl
 from livews_common.feedtoken import FeedToken, load_token_cipher
 from livews_devtools.ports import free_port
 from livews_devtools.processes import ServiceProcess, script
 from livews_devtools.pytest_plugin import Emulator, Spawn
+from livews_devtools.redis_server import role_url
 
 #: The Fyers user the helpers sign in as.
 FEED_ACCOUNT = "XY12345"
@@ -170,7 +171,8 @@ def start_marketdata(
     port = free_port()
     state = state_dir or tmp_path / "state"
     full_env: dict[str, str] = {
-        "REDIS_URL": redis_url,
+        # Its own least-privilege Redis user when redis_url is a devtools admin URL.
+        "REDIS_URL": role_url(redis_url, redis_acl.MARKETDATA),
         "LIVEWS_STATE_DIR": str(state),
         "LIVEWS_ENV": "dev",
         "MARKETDATA_INSTANCE_ID": name,
