@@ -376,3 +376,134 @@ def test_images_are_the_ones_the_repository_builds(infra: Any) -> None:
             assert tag and tag != "latest", image
             base = "livews/" + repo.rsplit("/", 1)[1]
             assert (infra.root / dockerfiles[base]).is_file(), image
+
+
+# -- the edge: Ingress limits and headers, egress NetworkPolicies (issue #12) ----------------
+
+ANN = "nginx.ingress.kubernetes.io/"
+
+
+def label_selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes LabelSelector (matchLabels and In/NotIn/Exists) against pod labels."""
+    if not selects(selector.get("matchLabels", {}), labels):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+    return True
+
+
+def nginx_csp(root: Path) -> str:
+    conf = (root / "infra" / "nginx" / "nginx.conf").read_text()
+    match = re.search(r'add_header Content-Security-Policy "([^"]+)" always;', conf)
+    assert match, "infra/nginx/nginx.conf sends no CSP"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("overlay", FLEET)
+def test_ingress_limits_and_security_headers(infra: Any, overlay: str) -> None:
+    objects = infra.render(overlay)
+    headers = infra.by_kind(objects, "ConfigMap")["livews-edge-headers"]
+    namespace = headers["metadata"]["namespace"]
+    data = headers["data"]
+    csp = data["Content-Security-Policy"]
+    # The same policy as the compose/bare-machine nginx, which the dashboard e2e runs under.
+    assert csp == nginx_csp(infra.root)
+    assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
+    assert data["X-Frame-Options"] == "DENY" and data["X-Content-Type-Options"] == "nosniff"
+    assert data["Referrer-Policy"]
+    for name, ingress in infra.by_kind(objects, "Ingress").items():
+        ann = ingress["metadata"]["annotations"]
+        # Per-address limits, bounded and present on every Ingress.
+        assert 1 <= int(ann[ANN + "limit-connections"]) <= 200, name
+        assert 1 <= int(ann[ANN + "limit-rps"]) <= 50, name
+        assert 1 <= int(ann[ANN + "limit-burst-multiplier"]) <= 10, name
+        size = ann[ANN + "proxy-body-size"]
+        assert re.fullmatch(r"\d+k", size) and int(size[:-1]) <= 64, f"{name}: {size}"
+        # The headers ConfigMap the controller reads is this overlay's own.
+        assert ann[ANN + "custom-headers"] == f"{namespace}/livews-edge-headers", name
+        assert not [k for k in ann if "snippet" in k], f"{name}: raw nginx snippets"
+    values = infra.load_yaml(infra.k8s / "extras" / "ingress-nginx-values.yaml")
+    config = values["controller"]["config"]
+    assert config["limit-req-status-code"] == config["limit-conn-status-code"] == "429"
+    assert config["hsts"] == "true" and int(config["hsts-max-age"]) >= 31536000
+    assert set(config["global-allowed-response-headers"].split(",")) == set(data)
+    assert int(config["client-header-timeout"]) <= 15 and int(config["client-body-timeout"]) <= 15
+    assert config["use-forwarded-headers"] == "false"
+
+
+def egress_of(labels: dict[str, str], policies: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The egress rules that apply to a pod with these labels (None: egress unrestricted)."""
+    rules: list[dict[str, Any]] | None = None
+    for policy in policies.values():
+        spec = policy["spec"]
+        if "Egress" in spec["policyTypes"] and label_selects(spec["podSelector"], labels):
+            rules = (rules or []) + spec.get("egress", [])
+    return rules
+
+
+def peers(rules: list[dict[str, Any]]) -> set[tuple[str, int]]:
+    """Every (peer, port) the rules allow; a peer is 'ns:<name>', 'pod:<app>' or 'cidr:<cidr>'."""
+    out: set[tuple[str, int]] = set()
+    for rule in rules:
+        ports = [p["port"] for p in rule["ports"]]  # every rule names its ports
+        for peer in rule["to"]:  # and its peers (no rule is "anywhere")
+            if "namespaceSelector" in peer:
+                name = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                key = f"ns:{name}"
+            elif "podSelector" in peer:
+                selector = peer["podSelector"]
+                app = selector.get("matchLabels", {}).get("app.kubernetes.io/name")
+                key = f"pod:{app}"
+            else:
+                block = peer["ipBlock"]
+                key = f"cidr:{block['cidr']}"
+                if block["cidr"] == "0.0.0.0/0":
+                    # The internet, never the cluster's or the cloud's private ranges.
+                    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                            "169.254.0.0/16"} <= set(block.get("except", [])), block  # fmt: skip
+            out |= {(key, port) for port in ports}
+    return out
+
+
+PRIVATE = {"cidr:10.0.0.0/8", "cidr:172.16.0.0/12", "cidr:192.168.0.0/16"}
+DNS = {("ns:kube-system", 53)}
+REDIS = {("pod:redis", 6379)} | {(c, p) for c in PRIVATE for p in (6379, 6380)}
+FYERS = {("cidr:0.0.0.0/0", 443)}
+
+
+@pytest.mark.parametrize("overlay", FLEET)
+def test_egress_policies_allow_each_pod_only_what_it_needs(infra: Any, overlay: str) -> None:
+    objects = infra.render(overlay)
+    policies = infra.by_kind(objects, "NetworkPolicy")
+    deny = policies["default-deny-egress"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Egress"]}
+    emulator = {("pod:fyers-emulator", 8090)} if overlay == "dev" else set()
+    expected = {
+        "auth": DNS | REDIS | FYERS | emulator,
+        "marketdata": DNS | REDIS | FYERS | emulator,
+        "gateway": DNS | REDIS | {("pod:auth", 8001)},
+        "web": DNS,
+        "fyers-emulator": DNS,
+        "redis": DNS,
+    }
+    seen = set()
+    for workload in objects:
+        if workload["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        labels = pod_labels(workload)
+        app = labels["app.kubernetes.io/name"]
+        rules = egress_of(labels, policies)
+        assert rules is not None, f"{workload['metadata']['name']}: egress unrestricted"
+        allowed = {(peer, port) for peer, port in peers(rules)}
+        assert allowed == expected[app], f"{overlay} {app}: {sorted(allowed ^ expected[app])}"
+        seen.add(app)
+    assert {"auth", "marketdata", "gateway", "web"} <= seen
+    # UDP and TCP both for DNS; everything else TCP.
+    dns = policies["egress-dns"]["spec"]["egress"][0]["ports"]
+    assert {(p["protocol"], p["port"]) for p in dns} == {("UDP", 53), ("TCP", 53)}
