@@ -15,7 +15,9 @@ from livews_devtools.fleet_auth import AuthService, refresh_async, signed_in_asy
 
 def store_for(redis_client: aioredis.Redis, revoked: list[str] | None = None) -> SessionStore:
     sink = revoked if revoked is not None else []
-    return SessionStore(redis_client, refresh_ttl=3600, access_ttl=900, on_revoke=sink.append)
+    return SessionStore(
+        redis_client, refresh_ttl=3600, access_ttl=900, max_age=86_400, on_revoke=sink.append
+    )
 
 
 async def test_only_hashes_are_stored(redis_client: aioredis.Redis) -> None:

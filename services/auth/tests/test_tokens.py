@@ -48,7 +48,10 @@ def forged_tokens(auth: AuthService, real: str, state_dir: Path) -> dict[str, tu
         "HS256 with the public key": (f"{hs_input}.{hs_sig}", "bad_algorithm"),
         "wrong aud": (signed(aud="someone-else"), "bad_audience"),
         "wrong iss": (signed(iss="evil-auth"), "bad_issuer"),
-        "past exp": (signed(iat=int(time.time()) - 600, exp=int(time.time()) - 1), "expired"),
+        # past exp by more than the default 30 s leeway (LIVEWS_JWT_LEEWAY)
+        "past exp": (signed(iat=int(time.time()) - 600, exp=int(time.time()) - 45), "expired"),
+        "issued in the future": (signed(iat=int(time.time()) + 90), "not_yet_valid"),
+        "not valid yet": (signed(nbf=int(time.time()) + 90), "not_yet_valid"),
         "unknown kid": (
             jwt.encode(good, other_key, algorithm="ES256", headers={"kid": "not-ours"}),
             "unknown_kid",
@@ -78,9 +81,19 @@ def test_forged_and_stale_tokens_are_refused(auth_service: AuthService, tmp_path
             headers={"kid": header["kid"]},
         )  # fmt: skip
         assert client.get("/auth/me", headers={"Authorization": f"Bearer {control}"}).is_success
+        # clock skew within the leeway is forgiven: a few seconds past exp, or issued "later"
+        now = int(time.time())
+        for skewed in ({"iat": now - 600, "exp": now - 5}, {"iat": now + 5, "nbf": now + 5}):
+            token = jwt.encode(
+                {**claims(), "sid": payload["sid"], **skewed}, key, algorithm="ES256",
+                headers={"kid": header["kid"]},
+            )  # fmt: skip
+            assert keys.verify(token, now=time.time(), leeway=30).sub == "XY12345"
+            me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200, (skewed, me.text)
         for name, (token, reason) in cases.items():
             with pytest.raises(TokenError) as refused:
-                keys.verify(token, now=time.time())
+                keys.verify(token, now=time.time(), leeway=30)
             assert refused.value.reason == reason, name
             response = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 401, name
@@ -94,7 +107,9 @@ def test_forged_and_stale_tokens_are_refused(auth_service: AuthService, tmp_path
 def test_an_access_token_expires_on_time(
     spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator
 ) -> None:
-    auth = start_auth(spawn, tmp_path, redis_url, emulator, AUTH_ACCESS_TTL="2")
+    auth = start_auth(
+        spawn, tmp_path, redis_url, emulator, AUTH_ACCESS_TTL="2", LIVEWS_JWT_LEEWAY="3"
+    )
     with signed_in(auth.url) as (client, token):
         _, payload = jwt_parts(token)
         assert isinstance(payload["iat"], int) and isinstance(payload["exp"], int)
@@ -103,7 +118,12 @@ def test_an_access_token_expires_on_time(
 
         def refused() -> bool:
             me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+            if me.status_code == 200:
+                accepted.append(time.time())
             return me.status_code == 401 and "expired" in me.json()["message"]
 
-        wait_for(refused, timeout=10, what="the access token to expire")
-        assert time.time() >= payload["exp"]
+        accepted: list[float] = []
+        wait_for(refused, timeout=15, what="the access token to expire")
+        # refused only once exp plus the 3 s leeway passed; accepted a moment past exp
+        assert time.time() >= payload["exp"] + 3
+        assert max(accepted) >= payload["exp"], "not accepted within the leeway"

@@ -10,6 +10,8 @@ AUDIENCE = "livews"
 SCOPE_MARKET_DATA = "md:read"
 #: Algorithms a token may be signed with; anything else (none, HS*) is refused.
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
+#: Seconds of clock skew verifiers forgive on ``exp``, ``iat``, ``nbf`` (``LIVEWS_JWT_LEEWAY``).
+DEFAULT_LEEWAY = 30
 
 
 class AccessClaims(BaseModel):

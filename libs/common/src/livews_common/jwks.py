@@ -1,5 +1,8 @@
 """Verify access JWTs against a JWKS — the only way gateways (and auth's /me) check tokens.
 
+Clock skew between auth and a verifier is forgiven up to a small leeway (``DEFAULT_LEEWAY``,
+``LIVEWS_JWT_LEEWAY``) on ``exp``, ``iat`` and ``nbf``.
+
 :class:`KeySet` holds public keys by ``kid``. :class:`JwksVerifier` fetches a JWKS over
 HTTP, caches it, refetches on an unknown ``kid`` (at most once per ``min_refetch_interval``),
 and keeps using the keys it has when the endpoint is down, so existing sessions survive a
@@ -17,7 +20,13 @@ import httpx
 import jwt
 from pydantic import ValidationError
 
-from livews_common.claims import ALLOWED_ALGORITHMS, AUDIENCE, ISSUER, AccessClaims
+from livews_common.claims import (
+    ALLOWED_ALGORITHMS,
+    AUDIENCE,
+    DEFAULT_LEEWAY,
+    ISSUER,
+    AccessClaims,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,12 @@ class KeySet:
         return len(self._keys)
 
     def verify(self, token: str, *, now: float | None = None, leeway: int = 0) -> AccessClaims:
-        """Claims of ``token`` when signature, algorithm, issuer, audience and expiry check out."""
+        """Claims of ``token`` when signature, algorithm, issuer, audience and expiry check out.
+
+        ``leeway`` seconds of clock skew are forgiven on ``exp``, ``iat`` and ``nbf``: a token
+        is accepted until ``exp + leeway`` and refused when issued (``iat``) or valid from
+        (``nbf``) more than ``leeway`` seconds after ``now``.
+        """
         header = _header(token)
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALLOWED_ALGORITHMS:
@@ -87,6 +101,8 @@ class KeySet:
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("expired", "token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenError("not_yet_valid", "token issued in the future") from None
         except jwt.InvalidAudienceError:
             raise TokenError("bad_audience") from None
         except jwt.InvalidIssuerError:
@@ -99,9 +115,19 @@ class KeySet:
             claims = AccessClaims.model_validate(payload)
         except ValidationError as exc:
             raise TokenError("bad_claims", str(exc.errors()[0]["loc"])) from None
-        if now is not None and claims.exp <= now - leeway:
-            raise TokenError("expired", "token has expired")
+        if now is not None:
+            _check_times(claims, payload.get("nbf"), now, leeway)
         return claims
+
+
+def _check_times(claims: AccessClaims, nbf: object, now: float, leeway: int) -> None:
+    """``exp``, ``iat`` and ``nbf`` against ``now`` (the caller's clock), with ``leeway``."""
+    if claims.exp <= now - leeway:
+        raise TokenError("expired", "token has expired")
+    if claims.iat > now + leeway:
+        raise TokenError("not_yet_valid", "token issued in the future")
+    if isinstance(nbf, int | float) and nbf > now + leeway:
+        raise TokenError("not_yet_valid", "token not valid yet")
 
 
 def _header(token: object) -> dict[str, Any]:
@@ -123,7 +149,7 @@ class JwksVerifier:
         client: httpx.AsyncClient,
         cache_ttl: float = 300.0,
         min_refetch_interval: float = 10.0,
-        leeway: int = 0,
+        leeway: int = DEFAULT_LEEWAY,
     ) -> None:
         self._url = jwks_url
         self._client = client

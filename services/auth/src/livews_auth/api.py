@@ -20,7 +20,9 @@ from redis.exceptions import RedisError
 from livews_auth.errors import (
     AuthError,
     CrossSiteRequest,
+    Forbidden,
     InvalidGrant,
+    SessionExpired,
     SessionRevoked,
     Unauthorized,
     UpstreamUnavailable,
@@ -129,7 +131,7 @@ async def login(
     "/auth/callback",
     status_code=302,
     response_class=RedirectResponse,
-    responses=_errors(400, 429, 502, 503),
+    responses=_errors(400, 403, 429, 502, 503),
     summary="Fyers returns here with an authorization code",
 )
 async def callback(
@@ -142,6 +144,7 @@ async def callback(
 ) -> Response:
     """Check the state once, exchange the code, record the user, start a session."""
     await rt.limiter.hit("login", rt.proxies.client_ip(request))
+    user: User | None = None
     try:
         pending = await rt.logins.finish(state, valid_nonce(login_cookie))
         if s == "error" or not auth_code:
@@ -149,18 +152,23 @@ async def callback(
         if len(auth_code) > MAX_AUTH_CODE:
             raise InvalidGrant("the authorization code is malformed")
         user, credentials = await _exchange(rt, auth_code)
-        await rt.users.record(user, credentials)
-        if await rt.feed.claim(user.fy_id):
+        if not rt.settings.may_sign_in(user.fy_id):
+            raise Forbidden()  # its Fyers tokens are dropped unread and unstored
+        # Only the feed account's Fyers tokens are kept; anyone else's die with this request.
+        is_feed = await rt.feed.claim(user.fy_id)
+        await rt.users.record(user, credentials if is_feed else None)
+        if is_feed:
             await rt.feed.adopt(user.fy_id, credentials)
         session, refresh = await rt.sessions.create(user.fy_id, user.name)
     except AuthError as exc:
         rt.metrics.logins.labels(exc.code).inc()
-        log.info("sign-in refused", extra={"error": exc.code, "detail": exc.message})
+        log.info("sign-in refused", extra={"error": exc.code, "detail": exc.message,
+                                           "sub": user.fy_id if user else None})  # fmt: skip
         raise
     rt.metrics.logins.labels("ok").inc()
     log.info("signed in", extra={"sub": user.fy_id, "sid": session.sid})
     response = RedirectResponse(pending.next, status_code=302)
-    _set_cookie(rt, response, REFRESH_COOKIE, refresh, rt.sessions.refresh_ttl)
+    _set_cookie(rt, response, REFRESH_COOKIE, refresh, rt.sessions.cookie_max_age(session))
     _clear_cookie(rt, response, LOGIN_COOKIE)
     response.headers["Referrer-Policy"] = "no-referrer"
     return _no_store(response)
@@ -205,11 +213,16 @@ async def token(
     except SessionRevoked:
         rt.metrics.refresh_reuse.inc()
         raise
-    issued = rt.tokens.issue(sub=session.sub, sid=session.sid, name=session.name or None)
+    except SessionExpired:
+        rt.metrics.sessions_expired.inc()
+        raise
+    issued = rt.tokens.issue(
+        sub=session.sub, sid=session.sid, name=session.name or None, not_after=session.ends_at
+    )
     rt.metrics.tokens_issued.inc()
     body = TokenResponse(access_token=issued.token, expires_in=issued.expires_in)
     response = JSONResponse(body.model_dump())
-    _set_cookie(rt, response, REFRESH_COOKIE, refresh, rt.sessions.refresh_ttl)
+    _set_cookie(rt, response, REFRESH_COOKIE, refresh, rt.sessions.cookie_max_age(session))
     return _no_store(response)
 
 

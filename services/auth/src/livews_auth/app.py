@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livews_auth.api import router
+from livews_auth.api import COOKIE_PATH, REFRESH_COOKIE, router
 from livews_auth.errors import AuthError, Unavailable
 from livews_auth.feed import FeedCustodian
 from livews_auth.keys import KeyRing, load_keyring
@@ -118,11 +118,12 @@ def _build(
         redis=redis,
         fyers=fyers,
         keys=keys,
-        tokens=TokenIssuer(keys, ttl=settings.access_ttl),
+        tokens=TokenIssuer(keys, ttl=settings.access_ttl, leeway=settings.jwt_leeway),
         sessions=SessionStore(
             redis,
             refresh_ttl=settings.refresh_ttl,
             access_ttl=settings.access_ttl,
+            max_age=settings.session_max_age,
             on_revoke=lambda reason: metrics.sessions_revoked.labels(reason).inc(),
         ),
         logins=LoginStore(redis, ttl=settings.login_ttl),
@@ -144,8 +145,12 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthError)
-    async def auth_error(_: Request, exc: AuthError) -> JSONResponse:
+    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
         response: JSONResponse = _error(exc.status, exc.code, exc.message, exc.headers())
+        if exc.clears_refresh_cookie:
+            prod = request.app.state.runtime.settings.is_prod
+            response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH, secure=prod, httponly=True,
+                                   samesite="lax")  # fmt: skip
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -15,6 +15,8 @@ class AuthError(Exception):
     code: ClassVar[str] = "bad_request"
     status: ClassVar[int] = 400
     default_message: ClassVar[str] = "bad request"
+    #: When true, the error response also deletes the refresh cookie.
+    clears_refresh_cookie: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
@@ -66,6 +68,24 @@ class SessionRevoked(Unauthorized):
 
     code = "session_revoked"
     default_message = "this session has been revoked; sign in again"
+
+
+class SessionExpired(Unauthorized):
+    """The session reached its absolute lifetime (``AUTH_SESSION_MAX_AGE``); sign in again.
+
+    The only failure that clears a cookie: the refresh cookie is useless from now on.
+    """
+
+    default_message = "this session has reached its maximum lifetime; sign in again"
+    clears_refresh_cookie: ClassVar[bool] = True
+
+
+class Forbidden(AuthError):
+    """This Fyers account is not on the sign-in allow-list (``AUTH_ALLOWED_USERS``)."""
+
+    code = "forbidden"
+    status = 403
+    default_message = "this Fyers account may not sign in here"
 
 
 class CrossSiteRequest(AuthError):

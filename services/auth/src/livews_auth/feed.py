@@ -5,14 +5,19 @@ Contract with the ingestor (CONTRACT §4 private names, ``livews_common.names``)
 - ``auth:feed:token`` holds a :class:`~livews_common.feedtoken.FeedToken` sealed with the token
   key; every change is followed by a message on the channel of the same name carrying only
   ``{"account", "expires_at", "issued_at"}`` — never the token.
-- A message on ``auth:feed:renew`` (the upstream said the token expired) makes auth renew now.
+- A message on ``auth:feed:renew`` (the upstream said the token expired) is a *request*, not
+  an order: anyone who can publish may send it. Auth first asks Fyers (``profile``, at most
+  once per ``REQUEST_CHECK_SECONDS`` per replica, however many requests arrive) whether the
+  token is really dead, and spends the PIN only if it is.
 - ``auth:feed:state`` is a :class:`~livews_common.models.FeedState`: ``ok`` is false whenever an
   operator must act, and ``action`` says exactly what to do.
 
 Who is the feed account: ``AUTH_FEED_ACCOUNT``; in dev without it, the first user who signs
 in (claimed once in Redis). Its tokens come from its sign-in (``adopt``) and are renewed with
-``validate-refresh-token`` and ``AUTH_FEED_PIN`` — before expiry, when the ingestor asks, and
-when a periodic ``profile`` call shows Fyers no longer accepts the token. Every replica runs
+``validate-refresh-token`` and ``AUTH_FEED_PIN`` — before expiry, when the ingestor asks and
+Fyers confirms the token is dead, and when a periodic ``profile`` call shows Fyers no longer
+accepts the token. Successful renewals are at least ``AUTH_FEED_RENEW_MIN_INTERVAL`` apart
+across every replica (``auth:feed:renewed``, a key with that TTL). Every replica runs
 the loop; a short Redis lock lets one renew at a time, and a request already served by
 another replica (the token changed after it was asked for) is not served twice. Failures
 back off exponentially with jitter up to ``AUTH_FEED_RETRY_MAX``; a new sign-in of the feed
@@ -54,6 +59,9 @@ LOCK_MS = 60_000
 FIRST_BACKOFF = 2.0
 IDLE_RECHECK = 60.0
 MAX_SLEEP = 3600.0
+#: Per replica, at most one "is the token really dead?" profile call per this many seconds
+#: for renewal requests; requests arriving meanwhile are coalesced into the next check.
+REQUEST_CHECK_SECONDS = 5.0
 
 # KEYS: lock. ARGV: owner token. Deletes the lock only if we still own it.
 _RELEASE = """
@@ -90,6 +98,7 @@ class FeedCustodian:
         self._backoff = 0.0
         self._retry_at = 0.0  # monotonic
         self._next_check = 0.0  # monotonic
+        self._request_check_at = 0.0  # monotonic: the next renewal request may be checked
 
     # -- who the feed account is --------------------------------------------------------
 
@@ -118,8 +127,11 @@ class FeedCustodian:
         self._wake.set()
 
     def request_renewal(self, why: str = "requested") -> None:
-        if self._requested_ms is None:
-            self._requested_ms = int(self._clock() * 1000)
+        """Note a renewal request; many before the next check count as one."""
+        self._metrics.feed_renew_requests.inc()
+        if self._requested_ms is not None:
+            return  # already pending: coalesced, and no log line per message of a flood
+        self._requested_ms = int(self._clock() * 1000)
         log.info("feed token renewal requested", extra={"why": why[:80]})
         self._wake.set()
 
@@ -221,7 +233,23 @@ class FeedCustodian:
         pause = self._retry_at - time.monotonic()
         if pause > 0:
             return pause
+        throttled = await self._throttled_for()
+        if throttled > 0:
+            latest = await self.current()
+            if latest is not None and latest != feed and self._requested_ms is not None:
+                return 0.0  # another replica renewed meanwhile: look at the new token
+            self._metrics.feed_renew_ignored.labels("throttled").inc()
+            log.info("feed token renewal deferred: the last one was too recent",
+                     extra={"why": why, "retry_in": round(throttled, 1)})  # fmt: skip
+            return throttled
         return await self._renew(account, credentials, feed, why)
+
+    async def _throttled_for(self) -> float:
+        """Seconds until the next renewal is allowed (0: now), over every replica."""
+        if self._settings.feed_renew_min_interval <= 0:
+            return 0.0
+        left_ms = await self._redis.pttl(keyspace.FEED_RENEWED)
+        return max(0.0, int(left_ms) / 1000) if left_ms and int(left_ms) > 0 else 0.0
 
     async def _due(self, account: str, feed: FeedToken | None) -> str | None:
         now = self._clock()
@@ -231,8 +259,8 @@ class FeedCustodian:
             return "the feed account changed"
         if feed.expires_at - now <= self._margin(feed):
             return "the feed token expires soon"
-        if self._requested_ms is not None:
-            return "the ingestor reported the token expired"
+        if self._requested_ms is not None and await self._request_confirmed(feed):
+            return "the ingestor reported the token expired and Fyers confirms it"
         if self._failing:
             return "retrying a failed renewal"
         if await self._check_says_dead(feed):
@@ -248,7 +276,43 @@ class FeedCustodian:
         delay = feed.expires_at - self._margin(feed) - self._clock()
         if self._settings.feed_check_interval > 0:
             delay = min(delay, self._next_check - time.monotonic())
+        if self._requested_ms is not None:  # a request waits for its check
+            return max(0.05, min(delay, self._request_check_at - time.monotonic()))
         return max(1.0, min(delay, MAX_SLEEP))
+
+    async def _request_confirmed(self, feed: FeedToken) -> bool:
+        """Whether a pending renewal request is justified: the token is really dead.
+
+        A request the current token post-dates was served already. Otherwise Fyers is asked
+        (``profile``) at most once per ``REQUEST_CHECK_SECONDS``; a token it accepts, or an
+        answer we cannot read, drops the request (the ingestor asks again if it must).
+        """
+        requested = self._requested_ms
+        assert requested is not None
+        if feed.issued_at > requested:
+            self._requested_ms = None
+            self._metrics.feed_renew_ignored.labels("served").inc()
+            log.info("feed token renewal request already served")
+            return False
+        now = time.monotonic()
+        if now < self._request_check_at:
+            return False  # stays pending; _sleep_for wakes us for the check
+        self._request_check_at = now + REQUEST_CHECK_SECONDS
+        token = feed.access_token.partition(":")[2]
+        try:
+            await self._fyers.profile(token)
+        except FyersRefused as exc:
+            if exc.token_dead:
+                return True
+            reason = "unverified"
+        except FyersUnavailable:
+            reason = "unverified"
+        else:
+            reason = "token_alive"
+        self._requested_ms = None
+        self._metrics.feed_renew_ignored.labels(reason).inc()
+        log.info("feed token renewal request ignored", extra={"reason": reason})
+        return False
 
     async def _check_says_dead(self, feed: FeedToken) -> bool:
         """Ask Fyers (profile) whether the token still works — one replica per interval."""
@@ -281,6 +345,7 @@ class FeedCustodian:
                 latest = await self.current()
                 if latest is not None and latest.issued_at > requested:
                     self._requested_ms = None
+                    self._metrics.feed_renew_ignored.labels("served").inc()
                     log.info("feed token renewal request already served by another replica")
                     return 0.0
             pin = self._settings.pin
@@ -303,6 +368,9 @@ class FeedCustodian:
                 )  # fmt: skip
             expires_at = token_expiry(access) or int(self._clock()) + 3600
             await self._users.update_access_token(account, access, expires_at)
+            interval_ms = int(self._settings.feed_renew_min_interval * 1000)
+            if interval_ms > 0:
+                await self._redis.set(keyspace.FEED_RENEWED, "1", px=interval_ms)
             self._requested_ms = None
             self._failing, self._backoff, self._retry_at = False, 0.0, 0.0
             await self._publish(account, access, expires_at, why)

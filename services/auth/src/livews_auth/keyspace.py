@@ -19,6 +19,9 @@ FEED_ACCOUNT = "auth:feed:account"
 FEED_LOCK = "auth:feed:lock"
 #: string key with a TTL: set by whichever replica last checked the feed token with Fyers.
 FEED_CHECKED = "auth:feed:checked"
+#: string key with a TTL of AUTH_FEED_RENEW_MIN_INTERVAL: set after every successful feed-token
+#: renewal; while it exists no replica renews again (the renewal throttle).
+FEED_RENEWED = "auth:feed:renewed"
 #: string key per (bucket, client address): request count in the current window.
 RATE_PREFIX = "auth:rate:"
 

@@ -30,6 +30,11 @@ class AuthMetrics:
         self.sessions_revoked = Counter(
             PREFIX + "sessions_revoked", "Sessions revoked, by reason", ["reason"], registry=r
         )
+        self.sessions_expired = Counter(
+            PREFIX + "sessions_expired",
+            "Refreshes refused because the session reached AUTH_SESSION_MAX_AGE",
+            registry=r,
+        )
         self.rate_limited = Counter(
             PREFIX + "rate_limited", "Requests refused with 429, by bucket", ["bucket"],
             registry=r,
@@ -45,6 +50,17 @@ class AuthMetrics:
             PREFIX + "feed_renewals",
             "Feed-token renewals by result (ok, refused, unavailable, not_configured)",
             ["result"],
+            registry=r,
+        )
+        self.feed_renew_requests = Counter(
+            PREFIX + "feed_renew_requests",
+            "Messages received on auth:feed:renew (requests to renew the feed token)",
+            registry=r,
+        )
+        self.feed_renew_ignored = Counter(
+            PREFIX + "feed_renew_ignored",
+            "Renewal requests not acted on, by reason (token_alive, throttled, served, unverified)",
+            ["reason"],
             registry=r,
         )
         self.feed_ok = Gauge(

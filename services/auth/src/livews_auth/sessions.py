@@ -7,6 +7,10 @@ presenting an earlier one is reuse — someone holds a copy — and revokes the 
 A secret that never belonged to the session is simply refused, so knowing a ``sid`` (it is
 in every access token) is not enough to revoke anyone.
 
+Every session also has an absolute lifetime (``AUTH_SESSION_MAX_AGE`` from its creation):
+refreshing cannot extend it, its keys expire by then, and the access tokens minted for it
+are capped to end with it.
+
 Revoking deletes the session, marks ``auth:revoked:<sid>`` until the last access token
 minted for it has expired, and publishes a :class:`livews_common.models.Revocation` on
 ``auth:revoked`` so gateways disconnect the session's sockets.
@@ -27,7 +31,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from livews_auth import keyspace
-from livews_auth.errors import SessionRevoked, Unauthorized
+from livews_auth.errors import SessionExpired, SessionRevoked, Unauthorized
 from livews_common import names
 from livews_common.models import Revocation, encode
 
@@ -37,16 +41,27 @@ log = logging.getLogger(__name__)
 REVOCATION_MARGIN = 60
 _TOKEN = re.compile(r"^([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{32,128})$")
 
-# KEYS: session hash, used set. ARGV: presented hash, new hash, ttl seconds, now ms.
+# KEYS: session hash, used set. ARGV: presented hash, new hash, idle ttl s, now ms, max age ms.
+# A session past its absolute lifetime (or without a creation time) is deleted and refused;
+# otherwise the keys expire at the idle TTL or at the absolute end, whichever comes first.
 _ROTATE = """
 local cur = redis.call('HGET', KEYS[1], 'cur')
 if not cur then return {'unknown'} end
+local created = tonumber(redis.call('HGET', KEYS[1], 'created'))
+local now = tonumber(ARGV[4])
+local max_age = tonumber(ARGV[5])
+if not created or now - created >= max_age then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {'expired'}
+end
 if cur == ARGV[1] then
+  local ttl = math.min(tonumber(ARGV[3]), math.ceil((created + max_age - now) / 1000))
   redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'rotated', ARGV[4])
   redis.call('SADD', KEYS[2], ARGV[1])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-  return {'ok', redis.call('HGET', KEYS[1], 'sub'), redis.call('HGET', KEYS[1], 'name') or ''}
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  return {'ok', redis.call('HGET', KEYS[1], 'sub'), redis.call('HGET', KEYS[1], 'name') or '',
+          tostring(created)}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return {'reused'} end
 return {'invalid'}
@@ -58,6 +73,7 @@ class Session:
     sid: str
     sub: str
     name: str
+    ends_at: int  # epoch s: the absolute end of the session (AUTH_SESSION_MAX_AGE)
 
 
 def _hash(secret: str) -> str:
@@ -81,25 +97,29 @@ class SessionStore:
         *,
         refresh_ttl: int,
         access_ttl: int,
+        max_age: int,
         clock: Callable[[], float] = time.time,
         on_revoke: Callable[[str], None] | None = None,
     ) -> None:
         self._redis = redis
         self._refresh_ttl = refresh_ttl
+        self._max_age = max_age
         self._revoked_ttl = access_ttl + REVOCATION_MARGIN
         self._clock = clock
         self._on_revoke = on_revoke
         self._rotate: Any = redis.register_script(_ROTATE)
 
-    @property
-    def refresh_ttl(self) -> int:
-        return self._refresh_ttl
+    def cookie_max_age(self, session: Session) -> int:
+        """The refresh cookie's Max-Age: the idle TTL, but never past the session's end."""
+        left = session.ends_at - int(self._clock())
+        return max(1, min(self._refresh_ttl, left))
 
     async def create(self, sub: str, name: str) -> tuple[Session, str]:
         """A new session for ``sub`` and its first refresh token."""
         sid = secrets.token_urlsafe(16)
         secret = secrets.token_urlsafe(32)
-        now_ms = str(int(self._clock() * 1000))
+        now = self._clock()
+        now_ms = str(int(now * 1000))
         key = keyspace.session_key(sid)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
@@ -107,15 +127,16 @@ class SessionStore:
                 mapping={"sub": sub, "name": name, "cur": _hash(secret), "created": now_ms,
                          "rotated": now_ms},
             )  # fmt: skip
-            pipe.expire(key, self._refresh_ttl)
+            pipe.expire(key, min(self._refresh_ttl, self._max_age))
             await pipe.execute()
-        return Session(sid, sub, name), f"{sid}.{secret}"
+        return Session(sid, sub, name, int(now) + self._max_age), f"{sid}.{secret}"
 
     async def rotate(self, refresh_token: str | None) -> tuple[Session, str]:
         """Exchange a refresh token for the session and its next refresh token.
 
-        Raises :class:`Unauthorized` for a missing, malformed or unknown token and
-        :class:`SessionRevoked` (after revoking the session) for a reused one.
+        Raises :class:`Unauthorized` for a missing, malformed or unknown token,
+        :class:`SessionExpired` (after deleting it) for a session past its absolute lifetime,
+        and :class:`SessionRevoked` (after revoking the session) for a reused one.
         """
         parsed = parse_refresh_token(refresh_token)
         if parsed is None:
@@ -125,11 +146,16 @@ class SessionStore:
         result = await self._rotate(
             keys=[keyspace.session_key(sid), keyspace.session_used_key(sid)],
             args=[_hash(secret), _hash(new_secret), self._refresh_ttl,
-                  int(self._clock() * 1000)],
+                  int(self._clock() * 1000), self._max_age * 1000],
         )  # fmt: skip
         verdict = _text(result[0])
         if verdict == "ok":
-            return Session(sid, _text(result[1]), _text(result[2])), f"{sid}.{new_secret}"
+            ends_at = int(_text(result[3])) // 1000 + self._max_age
+            session = Session(sid, _text(result[1]), _text(result[2]), ends_at)
+            return session, f"{sid}.{new_secret}"
+        if verdict == "expired":
+            log.info("session reached its absolute lifetime", extra={"sid": sid})
+            raise SessionExpired()
         if verdict == "reused":
             log.warning("refresh token reused; revoking the session", extra={"sid": sid})
             await self.revoke(sid, "refresh_reused")

@@ -9,6 +9,7 @@ Secrets — the Fyers app secret, the signing key, the feed PIN — are read wit
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -27,6 +28,9 @@ from livews_common.settings import (
 DEV_CLIENT_ID = "DEVAPP0001-100"
 DEV_SECRET_KEY = "devsecret"
 
+#: What a Fyers user id looks like (letters and digits, e.g. XA00001); checks the allow-list.
+_FY_ID = re.compile(r"^[A-Za-z0-9_-]{2,32}$")
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -41,6 +45,7 @@ class AuthSettings(BaseServiceSettings):
         "AUTH_SIGNING_KEY",
         "AUTH_VERIFY_KEYS",
         "AUTH_FEED_PIN",
+        "AUTH_ALLOWED_USERS",
     )
 
     fyers_api_base: str = Field(default="https://api-t1.fyers.in/api/v3", alias="FYERS_API_BASE")
@@ -53,6 +58,8 @@ class AuthSettings(BaseServiceSettings):
     access_ttl: int = Field(default=900, ge=1, alias="AUTH_ACCESS_TTL")
     refresh_ttl: int = Field(default=7 * 86_400, ge=60, alias="AUTH_REFRESH_TTL")
     login_ttl: int = Field(default=600, ge=1, alias="AUTH_LOGIN_TTL")
+    session_max_age: int = Field(default=86_400, ge=10, alias="AUTH_SESSION_MAX_AGE")
+    allowed_users_raw: str = Field(default="", alias="AUTH_ALLOWED_USERS")
 
     signing_key: SecretStr | None = Field(default=None, alias="AUTH_SIGNING_KEY")
     verify_keys: str | None = Field(default=None, alias="AUTH_VERIFY_KEYS")
@@ -62,6 +69,7 @@ class AuthSettings(BaseServiceSettings):
     feed_renew_margin: int = Field(default=900, ge=0, alias="AUTH_FEED_RENEW_MARGIN")
     feed_check_interval: float = Field(default=300.0, ge=0, alias="AUTH_FEED_CHECK_INTERVAL")
     feed_retry_max: float = Field(default=300.0, ge=0.1, alias="AUTH_FEED_RETRY_MAX")
+    feed_renew_min_interval: float = Field(default=60.0, ge=0, alias="AUTH_FEED_RENEW_MIN_INTERVAL")
 
     allowed_origins_raw: str = Field(default="", alias="AUTH_ALLOWED_ORIGINS")
     trusted_proxies_raw: str = Field(default="127.0.0.1/32,::1/128", alias="AUTH_TRUSTED_PROXIES")
@@ -107,6 +115,12 @@ class AuthSettings(BaseServiceSettings):
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
                 raise ConfigError(f"AUTH_ALLOWED_ORIGINS: {origin!r} is not scheme://host[:port]")
         _ = self.trusted_proxies  # parse now, so a typo stops the process at start
+        self._check_allowed_users()
+
+    def _check_allowed_users(self) -> None:
+        for user in self.allowed_users or ():
+            if not _FY_ID.match(user):
+                raise ConfigError(f"AUTH_ALLOWED_USERS: {user!r} is not a Fyers user id")
 
     @staticmethod
     def _plain(secret: SecretStr | None) -> str | None:
@@ -131,6 +145,21 @@ class AuthSettings(BaseServiceSettings):
         return frozenset(
             o.strip().rstrip("/").lower() for o in self.allowed_origins_raw.split(",") if o.strip()
         )
+
+    @cached_property
+    def allowed_users(self) -> frozenset[str] | None:
+        """Who may sign in (``AUTH_ALLOWED_USERS``), the feed account always included;
+        None when no list is set (anyone with a Fyers account may sign in)."""
+        listed = {u.strip() for u in re.split(r"[\s,]+", self.allowed_users_raw) if u.strip()}
+        if not listed:
+            return None
+        if self.feed_account:
+            listed.add(self.feed_account)
+        return frozenset(listed)
+
+    def may_sign_in(self, fy_id: str) -> bool:
+        allowed = self.allowed_users
+        return allowed is None or fy_id in allowed
 
     @cached_property
     def trusted_proxies(self) -> tuple[IPNetwork, ...]:

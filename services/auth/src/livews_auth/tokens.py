@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import jwt
 
 from livews_auth.keys import KeyRing
-from livews_common.claims import AUDIENCE, ISSUER, SCOPE_MARKET_DATA, AccessClaims
+from livews_common.claims import (
+    AUDIENCE,
+    DEFAULT_LEEWAY,
+    ISSUER,
+    SCOPE_MARKET_DATA,
+    AccessClaims,
+)
 from livews_common.jwks import KeySet
 
 
@@ -24,9 +30,17 @@ class IssuedToken:
 class TokenIssuer:
     """Signs access tokens (CONTRACT §2 claims) and verifies them through the JWKS view."""
 
-    def __init__(self, keys: KeyRing, *, ttl: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        keys: KeyRing,
+        *,
+        ttl: int,
+        leeway: int = DEFAULT_LEEWAY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._ttl = ttl
+        self._leeway = leeway
         self._clock = clock
         # Exactly what a gateway builds from our JWKS: one verifier, one behaviour.
         self._verifier: KeySet = keys.key_set()
@@ -35,8 +49,12 @@ class TokenIssuer:
     def ttl(self) -> int:
         return self._ttl
 
-    def issue(self, *, sub: str, sid: str, name: str | None = None) -> IssuedToken:
+    def issue(
+        self, *, sub: str, sid: str, name: str | None = None, not_after: int | None = None
+    ) -> IssuedToken:
+        """A signed token; ``not_after`` (epoch s, the session's end) caps its ``exp``."""
         now = int(self._clock())
+        ttl = self._ttl if not_after is None else max(1, min(self._ttl, not_after - now))
         jti = uuid.uuid4().hex
         claims: dict[str, object] = {
             "iss": ISSUER,
@@ -45,7 +63,7 @@ class TokenIssuer:
             "sid": sid,
             "scope": SCOPE_MARKET_DATA,
             "iat": now,
-            "exp": now + self._ttl,
+            "exp": now + ttl,
             "jti": jti,
         }
         if name:
@@ -55,8 +73,8 @@ class TokenIssuer:
         token = jwt.encode(
             claims, key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": "JWT"}
         )
-        return IssuedToken(token, self._ttl, jti)
+        return IssuedToken(token, ttl, jti)
 
     def verify(self, token: str) -> AccessClaims:
         """Claims of a valid token; :class:`livews_common.jwks.TokenError` otherwise."""
-        return self._verifier.verify(token, now=self._clock())
+        return self._verifier.verify(token, now=self._clock(), leeway=self._leeway)

@@ -1,9 +1,11 @@
-"""Users who signed in, and their Fyers tokens — sealed with the token key, never in clear.
+"""Users who signed in, and the feed account's Fyers tokens — sealed, never in clear.
 
-``auth:user:<fy_id>`` is a hash: ``name``, ``seen`` (epoch ms of the last sign-in) and
-``fyers`` — the user's Fyers access and refresh tokens as one Fernet ciphertext made with
-the same key (``LIVEWS_TOKEN_KEY``) that seals the feed token. The record lives as long as
-a Fyers refresh token does; signing in again renews it.
+``auth:user:<fy_id>`` is a hash: ``name``, ``seen`` (epoch ms of the last sign-in) and, for
+the feed account only, ``fyers`` — its Fyers access and refresh tokens as one Fernet
+ciphertext made with the same key (``LIVEWS_TOKEN_KEY``) that seals the feed token. Other
+users' Fyers tokens are dropped once their profile is read (data minimisation); a ``fyers``
+field left by an older release is deleted at their next sign-in and never read. The record
+lives as long as a Fyers refresh token does; signing in again renews it.
 """
 
 from __future__ import annotations
@@ -47,12 +49,18 @@ class UserStore:
         self._cipher = cipher
         self._clock = clock
 
-    async def record(self, user: User, credentials: FyersCredentials) -> None:
+    async def record(self, user: User, credentials: FyersCredentials | None) -> None:
+        """Record a sign-in; ``credentials`` only for the feed account (None drops any kept)."""
         key = keyspace.user_key(user.fy_id)
-        sealed = self._cipher.encrypt(msgspec.json.encode(credentials))
+        fields: dict[str, bytes | str | int] = {
+            "name": user.name, "seen": int(self._clock() * 1000)
+        }  # fmt: skip
+        if credentials is not None:
+            fields["fyers"] = self._cipher.encrypt(msgspec.json.encode(credentials))
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"name": user.name, "seen": int(self._clock() * 1000),
-                                    "fyers": sealed})  # fmt: skip
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+            if credentials is None:
+                pipe.hdel(key, "fyers")  # kept by an older release, or while it was the feed
             pipe.expire(key, USER_TTL)
             await pipe.execute()
 

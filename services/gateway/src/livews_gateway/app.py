@@ -120,7 +120,7 @@ def create_app(
     http: httpx.AsyncClient | None = None
     if verifier is None:
         http = httpx.AsyncClient(timeout=5.0)
-        verifier = JwksTokenVerifier(settings.jwks_url, http)
+        verifier = JwksTokenVerifier(settings.jwks_url, http, leeway=settings.jwt_leeway)
     redis_store: RedisStore | None = None
     if store is None:
         store = redis_store = RedisStore(settings.redis_url)

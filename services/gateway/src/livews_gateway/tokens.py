@@ -9,7 +9,7 @@ from typing import Protocol
 
 import httpx
 
-from livews_common.claims import SCOPE_MARKET_DATA, AccessClaims
+from livews_common.claims import DEFAULT_LEEWAY, SCOPE_MARKET_DATA, AccessClaims
 from livews_common.codes import ErrorCode
 from livews_common.jwks import JwksVerifier, TokenError
 from livews_gateway.errors import AuthRefused
@@ -32,8 +32,12 @@ class TokenVerifier(Protocol):
 class JwksTokenVerifier:
     """:class:`~livews_common.jwks.JwksVerifier` plus a loader that retries until keys come."""
 
-    def __init__(self, jwks_url: str, client: httpx.AsyncClient) -> None:
-        self._verifier = JwksVerifier(jwks_url, client=client, min_refetch_interval=5.0)
+    def __init__(
+        self, jwks_url: str, client: httpx.AsyncClient, *, leeway: int = DEFAULT_LEEWAY
+    ) -> None:
+        self._verifier = JwksVerifier(
+            jwks_url, client=client, min_refetch_interval=5.0, leeway=leeway
+        )
 
     @property
     def ready(self) -> bool:
