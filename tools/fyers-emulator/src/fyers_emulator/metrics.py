@@ -42,6 +42,11 @@ class Metrics:
         self.tokens_issued = Counter(
             _P + "tokens_issued", "Credentials issued by kind", ["kind"], registry=r
         )
+        self.refresh_calls = Counter(
+            _P + "validate_refresh_token_calls",
+            "Calls to validate-refresh-token (each spends a PIN at real Fyers), any outcome",
+            registry=r,
+        )
         self.rest_errors = Counter(
             _P + "rest_errors", "REST requests answered with an error by code", ["code"],
             registry=r,

@@ -128,6 +128,7 @@ async def validate_authcode(request: Request) -> Response:
 async def validate_refresh_token(request: Request) -> Response:
     """POST {grant_type, appIdHash, refresh_token, pin} → {s, code, message, access_token}."""
     rt = runtime(request)
+    rt.metrics.refresh_calls.inc()
     data = parse_json_object(await request.body())
     if str_field(data, "grant_type", required=False) not in ("", "refresh_token"):
         raise BadRequest("grant_type must be refresh_token")
