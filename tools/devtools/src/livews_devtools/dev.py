@@ -18,8 +18,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livews_common import redis_acl
+from livews_common.settings import redact_redis_url
 from livews_devtools.processes import script
-from livews_devtools.redis_server import RedisServer
+from livews_devtools.redis_server import RedisServer, role_url
 
 ROOT = Path(__file__).resolve().parents[4]
 COLOURS = ["36", "35", "33", "32", "34", "31", "96"]
@@ -105,9 +107,23 @@ class Fleet:
                     await self.start(part)
 
 
+def write_redis_urls(redis: RedisServer) -> Path:
+    """``$LIVEWS_STATE_DIR/redis/<user>.url`` (0600) for the admin and the consumer user."""
+    state = Path(os.environ.get("LIVEWS_STATE_DIR", ROOT / ".livews")).resolve()
+    directory = state / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    for user, url in ((redis_acl.ADMIN, redis.url),
+                      (redis_acl.CONSUMER, redis.role_url(redis_acl.CONSUMER))):  # fmt: skip
+        path = directory / f"{user}.url"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(url + "\n")
+    return directory
+
+
 def plan(args: argparse.Namespace, redis_url: str) -> tuple[list[Part], str]:
     state = Path(os.environ.get("LIVEWS_STATE_DIR", ROOT / ".livews")).resolve()
-    common = {"REDIS_URL": redis_url, "LIVEWS_STATE_DIR": str(state), "LIVEWS_ENV": "dev"}
+    common = {"LIVEWS_STATE_DIR": str(state), "LIVEWS_ENV": "dev"}
     common_src = ROOT / "libs" / "common" / "src"
     parts: list[Part] = []
     if not os.environ.get("FYERS_CLIENT_ID"):
@@ -126,7 +142,10 @@ def plan(args: argparse.Namespace, redis_url: str) -> tuple[list[Part], str]:
     common["AUTH_JWKS_URL"] = f"{auth_url}/auth/.well-known/jwks.json"
     for name, port in (("auth", args.auth_port), ("marketdata", args.marketdata_port),
                        ("gateway", args.gateway_port)):  # fmt: skip
-        parts.append(Part(name, [script(f"livews-{name}"), "--port", str(port)], dict(common),
+        # Each service connects as its own Redis ACL user (livews_common.redis_acl) when the
+        # Redis is the embedded one; a REDIS_URL of your own is passed on unchanged.
+        env = {**common, "REDIS_URL": role_url(redis_url, name)}
+        parts.append(Part(name, [script(f"livews-{name}"), "--port", str(port)], env,
                           [ROOT / "services" / name / "src", common_src]))  # fmt: skip
     url = f"{auth_url}/auth/login"
     web = ROOT / "web"
@@ -152,7 +171,13 @@ async def run(args: argparse.Namespace) -> int:
         redis = RedisServer(args.redis_port)
         redis.start()
         redis_url = redis.url
-        _print("redis", "37", f"embedded redis-server ({redis.binary}) at {redis_url}")
+        _print("redis", "37", f"embedded redis-server ({redis.binary}) at "
+               f"{redact_redis_url(redis_url)}")  # fmt: skip
+        if redis.acl:
+            # Credentials go to files, never to the console: the admin URL (for redis-cli)
+            # and the read-only consumer user an internal service would get.
+            written = write_redis_urls(redis)
+            _print("redis", "37", f"Redis user URLs (admin, consumer) in {written}")
     parts, url = plan(args, redis_url)
     fleet = Fleet(parts)
     stop = asyncio.Event()

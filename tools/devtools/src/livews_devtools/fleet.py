@@ -255,7 +255,14 @@ class Fleet:
 
     @property
     def redis_url(self) -> str:
+        """The Redis admin user's URL (fixtures poke Redis with it); the services each run as
+        their own least-privilege user (:meth:`redis_role_url`)."""
         return self.redis.url
+
+    def redis_role_url(self, role: str) -> str:
+        """The URL of Redis ACL user ``role``: ``auth``, ``marketdata``, ``gateway``,
+        ``consumer`` (livews_common.redis_acl) — what each process of this fleet runs as."""
+        return self.redis.role_url(role)
 
     def parts(self) -> list[str]:
         """Every part's name, in start order (``redis`` first)."""
