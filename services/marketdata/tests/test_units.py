@@ -21,7 +21,13 @@ from livews_marketdata.backoff import Backoff
 from livews_marketdata.demand import Demand, RedisDemand
 from livews_marketdata.metrics import Metrics
 from livews_marketdata.settings import FYERS_INDEX_MAP_URL, MarketdataSettings
-from livews_marketdata.tokens import NO_TOKEN, Credential, NoToken, RedisTokenSource
+from livews_marketdata.tokens import (
+    NO_TOKEN,
+    NOTICE_MIN_INTERVAL,
+    Credential,
+    NoToken,
+    RedisTokenSource,
+)
 from livews_marketdata.upstream.bridge import Bridge
 
 # -- bridge -------------------------------------------------------------------------------
@@ -177,6 +183,48 @@ async def test_redis_token_source_says_why_there_is_no_token(redis_client: aiore
         assert metrics.token_renew_requests._value.get() == 2
     finally:
         await pubsub.aclose()
+
+
+async def test_token_notices_wake_the_upstream_only_on_a_real_change(
+    redis_client: aioredis.Redis,
+) -> None:
+    cipher = TokenCipher(Fernet.generate_key())
+    metrics = Metrics()
+    source = RedisTokenSource(redis_client, cipher, metrics, instance="t")
+    held = FeedToken(access_token="APP-100:one", account="X", expires_at=0, issued_at=0)
+    await redis_client.set(names.FEED_TOKEN, cipher.seal(held))
+    assert (await source.current()).access_token == "APP-100:one"
+    watcher = asyncio.create_task(source.watch())
+    try:
+        # a flood of notices (anyone who can publish can send them) with no new token
+        began = time.monotonic()
+        for _ in range(200):
+            source.notify(b"{}")
+            await asyncio.sleep(0.001)
+        async with asyncio.timeout(5):
+            while metrics.token_notices_ignored._value.get() < 1:
+                await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - began
+        assert not source.changed.is_set()
+        reads = metrics.token_notices_ignored._value.get()
+        print(f"\nBOUND 200 notices in {elapsed:.2f}s without a change: {reads:.0f} reads")
+        # coalesced: one read per NOTICE_MIN_INTERVAL at most, not one per notice
+        assert reads <= elapsed / NOTICE_MIN_INTERVAL + 2
+        # the same token sealed again (a fresh ciphertext) is still no change
+        await redis_client.set(names.FEED_TOKEN, cipher.seal(held))
+        source.notify()
+        async with asyncio.timeout(5):
+            while metrics.token_notices_ignored._value.get() < reads + 1:
+                await asyncio.sleep(0.05)
+        assert not source.changed.is_set()
+        fresh = FeedToken(access_token="APP-100:two", account="X", expires_at=0, issued_at=1)
+        await redis_client.set(names.FEED_TOKEN, cipher.seal(fresh))
+        source.notify()
+        async with asyncio.timeout(5):
+            await source.changed.wait()
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
 
 
 # -- settings -----------------------------------------------------------------------------

@@ -32,7 +32,8 @@ import redis.asyncio as aioredis
 
 from livews_common import names
 from livews_common.feedtoken import TokenCipher
-from livews_common.models import Depth, Status, Tick, UpstreamState
+from livews_common.models import MAX_SEQ, Depth, Status, Tick, UpstreamState
+from livews_common.symbols import is_valid_symbol
 from livews_marketdata.demand import RedisDemand
 from livews_marketdata.errors import NotLeader
 from livews_marketdata.lease import RedisLease
@@ -41,7 +42,7 @@ from livews_marketdata.normalize import Sequencer
 from livews_marketdata.notify import Notifications
 from livews_marketdata.publish import TRANSIENT, Publisher, RedisPublisher
 from livews_marketdata.record import Recorder
-from livews_marketdata.resolve import SymbolResolver
+from livews_marketdata.resolve import CallLimiter, SymbolResolver
 from livews_marketdata.settings import MarketdataSettings
 from livews_marketdata.tokens import EnvTokenSource, RedisTokenSource, TokenSource
 from livews_marketdata.upstream import Source
@@ -63,13 +64,32 @@ _seq_decoder = msgspec.json.Decoder(_Seq)
 
 
 async def read_last_seqs(redis: aioredis.Redis, key: str) -> dict[str, int]:
-    """Symbol → ``seq`` of every value in a last-value hash (unreadable values are skipped)."""
+    """Symbol → ``seq`` of every value in a last-value hash (unreadable values are skipped).
+
+    Redis content is not trusted: a field that is not a valid symbol is skipped, and a
+    ``seq`` above :data:`~livews_common.models.MAX_SEQ` (a poisoned value) is not adopted —
+    that symbol continues from the clock in milliseconds instead, which is above any genuine
+    seq (so it never goes backwards for genuine data) and far below ``MAX_SEQ``.
+    """
     seqs: dict[str, int] = {}
     async for field, value in redis.hscan_iter(key, count=1000):
         try:
-            seqs[field.decode()] = _seq_decoder.decode(value).seq
+            symbol = field.decode()
+            seq = _seq_decoder.decode(value).seq
         except (msgspec.DecodeError, UnicodeDecodeError):
             log.warning("unreadable value in %s", key, extra={"field": repr(field)[:60]})
+            continue
+        if not is_valid_symbol(symbol):
+            log.warning("ignoring a malformed symbol in %s", key, extra={"field": repr(field)[:60]})
+            continue
+        if not 0 <= seq <= MAX_SEQ:
+            clock_seq = int(time.time() * 1000)
+            log.warning(
+                "ignoring an absurd seq in %s; continuing from the clock", key,
+                extra={"symbol": symbol, "seq": seq, "instead": clock_seq},
+            )  # fmt: skip
+            seq = clock_seq
+        seqs[symbol] = seq
     return seqs
 
 
@@ -299,7 +319,7 @@ class Ingestor:
             rescan=s.demand_rescan_seconds,
         )  # fmt: skip
         notifications.on(names.DEMAND_CHANGED, demand.notify, demand.resync)
-        verdicts = VerdictBoard(self._redis, self.metrics)
+        verdicts = VerdictBoard(self._redis, self.metrics, negative_ttl=s.negative_verdict_ttl)
         recorder = Recorder(s.record_path, self.metrics) if s.record_path else None
 
         def on_state(state: UpstreamState, reason: str | None) -> None:
@@ -318,7 +338,9 @@ class Ingestor:
         else:
             tokens = self._token_source()
             if isinstance(tokens, RedisTokenSource):
+                # Notices are hints: tokens.watch() wakes the upstream only on a real change.
                 notifications.on(names.FEED_TOKEN_CHANGED, tokens.notify, tokens.notify)
+                tg.create_task(tokens.watch(), name="feed-token-watch")
             source = FyersSource(
                 FyersConfig(
                     ws_url=s.data_ws_url, stall_seconds=s.stall_seconds,
@@ -327,7 +349,10 @@ class Ingestor:
                     backoff_max=s.backoff_max_ms / 1000, watchlist=s.watchlist,
                 ),
                 tokens=tokens, demand=demand, verdicts=verdicts,
-                resolver=SymbolResolver(self._http, s.symbol_token_url, timeout=s.rest_timeout),
+                resolver=SymbolResolver(
+                    self._http, s.symbol_token_url, timeout=s.rest_timeout,
+                    limiter=CallLimiter(s.resolve_rate, s.resolve_burst),
+                ),
                 metrics=self.metrics, prepare=self._prepare_sdk,
             )  # fmt: skip
         self.source = source

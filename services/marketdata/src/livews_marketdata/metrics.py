@@ -81,6 +81,11 @@ class Metrics:
             f"{p}token_renew_requests", "Requests to the auth service to renew the feed token",
             registry=r,
         )  # fmt: skip
+        self.token_notices_ignored = Counter(
+            f"{p}token_notices_ignored",
+            "auth:feed:token notices that came with no change of the stored token",
+            registry=r,
+        )
         self.set_upstream_state("down")
         self.redis_up.set(0)
 

@@ -14,7 +14,11 @@ Contract of :class:`TokenSource`:
 
 ``EnvTokenSource`` serves ``FYERS_ACCESS_TOKEN``; ``RedisTokenSource`` decrypts the
 :class:`~livews_common.feedtoken.FeedToken` auth keeps at ``auth:feed:token`` and watches
-the channel of the same name.
+the channel of the same name. A message on that channel is only a hint (anyone who can
+publish can send one): ``RedisTokenSource.watch()`` sets ``changed`` only when the stored
+token really differs from the one last read, reading at most once per
+``NOTICE_MIN_INTERVAL``, so a flood of notices neither reconnects the upstream nor cuts a
+reconnect backoff short.
 """
 
 from __future__ import annotations
@@ -35,8 +39,12 @@ from livews_marketdata.publish import TRANSIENT
 
 log = logging.getLogger(__name__)
 
+_UNKNOWN = object()  # _peek(): the stored token could not be read
+
 #: How often to repeat a renewal request while auth has not delivered a new token.
 RENEW_REPEAT_SECONDS = 30.0
+#: At most one read of the stored token per this many seconds, however many notices arrive.
+NOTICE_MIN_INTERVAL = 0.2
 NO_TOKEN = "no feed token: sign in once through the dashboard / set FYERS_ACCESS_TOKEN"
 
 
@@ -117,11 +125,39 @@ class RedisTokenSource:
         self._instance = instance
         self._unusable: set[str] = set()  # access tokens the upstream refused
         self._renew_asked: dict[str, float] = {}  # access token → monotonic time asked
+        self._seen: str | None = None  # the access token current() last read (None: none)
+        self._notice = asyncio.Event()
         self.changed = asyncio.Event()
 
     def notify(self, _data: bytes = b"") -> None:
-        """``auth:feed:token`` said the token changed (or we resubscribed)."""
-        self.changed.set()
+        """``auth:feed:token`` said the token changed (or we resubscribed): look, in ``watch``."""
+        self._notice.set()
+
+    async def watch(self) -> None:
+        """Turn notices into ``changed`` only when the stored token differs (until cancelled)."""
+        while True:
+            await self._notice.wait()
+            self._notice.clear()
+            stored = await self._peek()
+            if stored is _UNKNOWN or stored != self._seen:
+                self.changed.set()  # a new token — or we cannot tell: let the supervisor look
+            else:
+                self._metrics.token_notices_ignored.inc()
+            await asyncio.sleep(NOTICE_MIN_INTERVAL)
+
+    async def _peek(self) -> object:
+        """The stored access token, None when there is none, ``_UNKNOWN`` when unreadable."""
+        try:
+            sealed = await self._redis.get(names.FEED_TOKEN)
+        except TRANSIENT:
+            return _UNKNOWN
+        if sealed is None:
+            return None
+        try:
+            feed = self._cipher.open(sealed.encode() if isinstance(sealed, str) else sealed)
+        except ValueError:
+            return _UNKNOWN
+        return feed.access_token
 
     async def current(self) -> Credential:
         try:
@@ -129,6 +165,7 @@ class RedisTokenSource:
         except TRANSIENT as exc:
             raise NoToken(f"cannot read the feed token: Redis unreachable ({exc})") from None
         if sealed is None:
+            self._seen = None
             raise NoToken(NO_TOKEN)
         if isinstance(sealed, str):
             sealed = sealed.encode()
@@ -139,6 +176,7 @@ class RedisTokenSource:
                 f"the feed token in Redis cannot be read ({exc}): auth and marketdata need "
                 "the same LIVEWS_TOKEN_KEY (or the same LIVEWS_STATE_DIR in dev)"
             ) from None
+        self._seen = feed.access_token
         if ":" not in feed.access_token:
             raise NoToken("the feed token in Redis is not APPID:TOKEN; sign in again")
         credential = Credential(feed.access_token, "auth", feed.expires_at)
