@@ -73,6 +73,12 @@ _TICK_FLOATS = (
 )  # fmt: skip
 
 
+#: The largest ``seq`` taken as genuine (2**50, ~1.1e15): far above any real counter, even one
+#: restarted from the clock in milliseconds, and below the 2**53 - 1 a poisoned value uses.
+#: Readers ignore a value above it (gateway fan-out, the ingestor's seeding from ``md:last``).
+MAX_SEQ = 2**50
+
+
 class TickHead(msgspec.Struct, kw_only=True):
     """The part of a Tick a relay needs (decoding it skips the rest of the payload)."""
 

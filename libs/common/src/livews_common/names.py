@@ -51,6 +51,11 @@ DEMAND_CHANGED = "md:demand"
 SYMBOL_VERDICTS = "md:symbols"
 #: pub/sub channel: one SymbolVerdict JSON per message, as verdicts are reached.
 SYMBOL_VERDICT_CHANNEL = "md:symbols"
+#: string key prefix: a negative verdict (SymbolVerdict JSON with ok = false), one key per
+#: symbol, with a TTL (MARKETDATA_NEGATIVE_VERDICT_TTL) so junk symbols fade. Positive verdicts
+#: stay in the SYMBOL_VERDICTS hash; a symbol has at most one of the two (the writer removes
+#: the other). Written by the ingestor, read (GET/MGET) by gateways.
+NEGATIVE_VERDICT_PREFIX = "md:symbols:no:"
 #: string key: the ingestor leader's lease (value = holder id), with a TTL.
 LEADER_LEASE = "md:leader"
 #: integer key: fencing epoch, incremented on every new lease.
@@ -69,6 +74,32 @@ FEED_STATE = "auth:feed:state"
 SESSION_REVOKED = "auth:revoked"
 #: string key prefix: marks a revoked session id until its last access token expired.
 REVOKED_SESSION_PREFIX = "auth:revoked:"
+
+
+#: Per-user quotas, fleet-wide (written and read by gateways only; every key has a TTL).
+#: sorted set per user: member = "{instance}|{sid}" of each open connection, score = lease
+#: expiry (Redis time, ms); live gateways refresh their members, a dead one's fade.
+USER_CONNECTIONS_PREFIX = "gw:conns:"
+#: sorted set per user: member = symbol the user holds on some gateway, score = lease expiry.
+USER_SYMBOLS_PREFIX = "gw:syms:"
+#: integer key per user: unknown symbols probed upstream in the current window (TTL = window).
+USER_PROBES_PREFIX = "gw:probes:"
+
+
+def negative_verdict_key(symbol: str) -> str:
+    return NEGATIVE_VERDICT_PREFIX + symbol
+
+
+def user_connections_key(user: str) -> str:
+    return USER_CONNECTIONS_PREFIX + user
+
+
+def user_symbols_key(user: str) -> str:
+    return USER_SYMBOLS_PREFIX + user
+
+
+def user_probes_key(user: str) -> str:
+    return USER_PROBES_PREFIX + user
 
 
 def demand_key(instance: str) -> str:

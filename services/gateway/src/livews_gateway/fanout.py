@@ -19,6 +19,14 @@ load the window before the next flush widens to half the last flush's duration, 
 by ``flush_max``: more ticks per frame the busier it gets, and a wait of at most about
 half a flush for any tick (measured on this machine: p99 ~90 ms end to end at 1,000
 clients; a full window would double the wait for a little less CPU).
+
+Redis content is checked, not trusted (anyone who can write Redis could otherwise break
+every client): a message that is not UTF-8, not a Tick/Depth head, or not of the room's
+symbol is dropped (:func:`checked_head`, used by the live, snapshot and resync paths alike);
+a ``seq`` above :data:`~livews_common.models.MAX_SEQ` is always ignored, and one more than
+``max_seq_jump`` away from the room's last ``seq`` is ignored unless
+:data:`SEQ_CONFIRM` + 1 messages in a row agree (a genuine restart or a long outage): so one
+poisoned message can neither silence a room nor stop it for good (``seq_jumps`` counts them).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from livews_common.models import TickHead, WireError, decode
+from livews_common.models import MAX_SEQ, TickHead, WireError, decode
 from livews_gateway.clients import Client, Entry
 from livews_gateway.frames import DEPTH, TICKS, batch_frame
 from livews_gateway.metrics import GatewayMetrics
@@ -43,6 +51,9 @@ WIDEN = 0.5
 PENDING_CAP = 4096
 #: How often blocked clients are checked for the slow-consumer deadline (seconds).
 BLOCKED_CHECK = 0.25
+
+#: Consecutive messages with an absurd ``seq`` after which the next one is believed.
+SEQ_CONFIRM = 3
 
 _EVENTS = (TICKS, DEPTH)
 _MODES = ("quote", "depth")
@@ -67,6 +78,24 @@ def conflate(pending: list[Entry]) -> list[Entry]:
     return list(latest.values())
 
 
+def checked_head(data: bytes, symbol: str, metrics: GatewayMetrics) -> TickHead | None:
+    """The head of a Tick/Depth JSON of ``symbol`` that is safe to relay, or None (counted).
+
+    Websocket text frames must be UTF-8: checked once here, not per client.
+    """
+    try:
+        data.decode()
+        head = decode(data, TickHead)
+    except (UnicodeDecodeError, WireError) as exc:
+        metrics.bad_messages.inc()
+        log.warning("dropping undecodable message", extra={"symbol": symbol, "error": str(exc)})
+        return None
+    if head.symbol != symbol:
+        metrics.bad_messages.inc()
+        return None
+    return head
+
+
 class Fanout:
     """Relays room messages to clients and flushes them in batches (see the module doc)."""
 
@@ -80,6 +109,7 @@ class Fanout:
         slow_seconds: float,
         on_slow: Callable[[Client], None],
         clock: Callable[[], float] = time.monotonic,
+        max_seq_jump: int = 1_000_000,
     ) -> None:
         self._rooms = rooms
         self._metrics = metrics
@@ -88,6 +118,7 @@ class Fanout:
         self._slow_seconds = slow_seconds
         self._on_slow = on_slow
         self._clock = clock
+        self._max_jump = max_seq_jump
         self._dirty: list[Client] = []
         self._blocked: set[Client] = set()
         self._wake = asyncio.Event()
@@ -101,26 +132,53 @@ class Fanout:
         room = self._rooms.room(channel)
         if room is None:
             return  # arrived after the room's last member left
-        try:
-            data.decode()  # websocket text frames must be UTF-8: check once, not per client
-            head = decode(data, TickHead)
-        except (UnicodeDecodeError, WireError) as exc:
-            self._metrics.bad_messages.inc()
-            log.warning(
-                "dropping undecodable message", extra={"channel": channel, "error": str(exc)}
-            )
-            return
-        if head.symbol != room.symbol:
-            self._metrics.bad_messages.inc()
-            return
-        self.relay(room, Entry(head.symbol, head.seq, head.ingest_ts, data))
+        head = checked_head(data, room.symbol, self._metrics)
+        if head is not None:
+            self.relay(room, Entry(head.symbol, head.seq, head.ingest_ts, data))
+
+    def check(self, room: Room, data: bytes) -> TickHead | None:
+        """A stored value (snapshot) for ``room``: its head, or None when it must not be sent."""
+        head = checked_head(data, room.symbol, self._metrics)
+        if head is None:
+            return None
+        if head.seq > MAX_SEQ or (0 <= room.last_seq < head.seq - self._max_jump):
+            self._metrics.seq_jumps.inc()
+            log.warning("ignoring a stored value with an absurd seq",
+                        extra={"symbol": room.symbol, "seq": head.seq})  # fmt: skip
+            return None
+        return head
+
+    def _believe(self, room: Room, seq: int) -> bool:
+        """An absurd ``seq`` arrived: True once enough in a row say the room must follow it."""
+        self._metrics.seq_jumps.inc()
+        room.suspect += 1
+        if room.suspect > SEQ_CONFIRM:
+            log.warning("following a seq jump", extra={"symbol": room.symbol, "seq": seq,
+                                                       "was": room.last_seq})  # fmt: skip
+            return True
+        if room.suspect == 1:
+            log.warning("ignoring an absurd seq", extra={"symbol": room.symbol, "seq": seq,
+                                                         "last": room.last_seq})  # fmt: skip
+        return False
 
     def relay(self, room: Room, entry: Entry) -> None:
         """Queue ``entry`` for every member of ``room`` that does not hold it already."""
-        if entry.seq <= room.last_seq:
-            self.stale += 1
+        seq, last = entry.seq, room.last_seq
+        if seq <= last:
+            if last - seq <= self._max_jump:
+                self.stale += 1
+                return
+            # Far below: the room followed a poisoned seq, or the counter restarted.
+            if not self._believe(room, seq):
+                return
+            room.floors.clear()
+        elif seq > MAX_SEQ:
+            self._metrics.seq_jumps.inc()
             return
-        room.last_seq = entry.seq
+        elif last >= 0 and seq - last > self._max_jump and not self._believe(room, seq):
+            return
+        room.suspect = 0
+        room.last_seq = seq
         index = room.index
         dirty = self._dirty
         if room.floors:
@@ -140,7 +198,7 @@ class Fanout:
         for client in room.members:
             floor = floors.get(client)
             if floor is not None:
-                if entry.seq <= floor:
+                if entry.seq <= floor and floor - entry.seq <= self._max_jump:
                     continue
                 del floors[client]
             client.pending[index].append(entry)

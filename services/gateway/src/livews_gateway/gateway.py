@@ -18,16 +18,17 @@ from typing import Any
 
 from livews_common import names
 from livews_common.codes import ByeCode, ErrorCode
-from livews_common.models import Revocation, TickHead, WireError, decode
+from livews_common.models import Revocation, WireError, decode
 from livews_gateway.bus import Bus, MessageHandler, StateHandler
 from livews_gateway.clients import MODE_INDEX, MODES, Client, ClientRegistry, Entry, Mode
 from livews_gateway.demand import DemandAnnouncer
 from livews_gateway.errors import AuthRefused, BadRequest, RateLimited
-from livews_gateway.fanout import Fanout
+from livews_gateway.fanout import Fanout, checked_head
 from livews_gateway.frames import snapshot_frame
 from livews_gateway.limits import TokenBucket
 from livews_gateway.metrics import GatewayMetrics, LiveCounts
 from livews_gateway.outlet import Outlet, QueueOutlet
+from livews_gateway.quotas import QuotaBook, QuotaLimits
 from livews_gateway.requests import parse_refresh, parse_symbols, rejection
 from livews_gateway.rooms import Rooms, channel_of
 from livews_gateway.server import GatewaySocketIO
@@ -74,7 +75,18 @@ class Gateway:
             store, self.rooms, metrics, instance=settings.instance_id,
             ttl=settings.demand_ttl, refresh=settings.demand_refresh,
         )  # fmt: skip
-        self.verdicts = VerdictBook(store, self.demand, metrics, wait=settings.verdict_wait)
+        self.quotas = QuotaBook(
+            getattr(store, "redis", None),
+            QuotaLimits(
+                max_connections=settings.max_connections_per_user,
+                max_symbols=settings.max_symbols_per_user,
+                probes=settings.probes_per_minute, lease=settings.quota_lease,
+            ),
+            instance=settings.instance_id,
+        )  # fmt: skip
+        self.verdicts = VerdictBook(
+            store, self.demand, metrics, wait=settings.verdict_wait, quotas=self.quotas
+        )
         self.status = UpstreamStatus(self._broadcast)
         self.revoked = RevokedSessions()
         self.auth = Authenticator(verifier, store, self.revoked)
@@ -82,7 +94,7 @@ class Gateway:
         self.fanout = Fanout(
             self.rooms, metrics, flush_min=settings.flush_min_ms / 1000,
             flush_max=settings.flush_max_ms / 1000, slow_seconds=settings.slow_consumer_seconds,
-            on_slow=self._on_slow,
+            on_slow=self._on_slow, max_seq_jump=settings.max_seq_jump,
         )  # fmt: skip
         self.expiry = ExpiryWatch(
             notice=settings.expiry_notice_seconds, on_notice=self._on_expiring,
@@ -110,6 +122,7 @@ class Gateway:
         self._spawn("expiry", self.expiry.run())
         self._spawn("disconnector", self.disconnector.run())
         self._spawn("resync", self._resync_loop())
+        self._spawn("quotas", self.quotas.run())
         load = getattr(self.verifier, "load", None)
         if load is not None:
             self._spawn("jwks", load())
@@ -194,6 +207,16 @@ class Gateway:
             sid, eio_sid, outlet, user=claims.sub, session=claims.sid, exp=claims.exp,
             bucket=TokenBucket(self.settings.subscribe_rate, self.settings.subscribe_burst),
         )  # fmt: skip
+        if not await self.quotas.admit_connection(client):
+            raise AuthRefused(
+                "user_connections",
+                f"rate_limited: at most {self.settings.max_connections_per_user} connections "
+                "per user",
+                ErrorCode.RATE_LIMITED,
+            )
+        if eio_socket.closed or eio_socket.closing:
+            await self.quotas.release_connection(client)
+            raise AuthRefused("gone", "unauthorized: connection closed during authentication")
         self.clients.add(client)
         self._empty.clear()
         if direct:
@@ -219,6 +242,7 @@ class Gateway:
             return
         client.closing = True
         self.clients.remove(client)
+        self._spawn("quota-release", self.quotas.release_connection(client))
         self.rooms.leave_all(client)
         self.fanout.forget(client)
         client.outlet.on_writable(None)
@@ -259,12 +283,24 @@ class Gateway:
                 f"at most {self.settings.max_symbols} subscriptions per connection",
             ))  # fmt: skip
         fresh = fresh[:room_left]
-        verdicts = await self.verdicts.classify(fresh)
+        verdicts = await self.verdicts.classify(fresh, user=client.user)
         try:
             for symbol, reason in verdicts.invalid.items():
                 rejected.append(rejection(symbol, ErrorCode.INVALID_SYMBOL, reason))
-            accepted = [s for s in fresh if s not in verdicts.invalid]
-            if accepted:
+            for symbol in verdicts.limited:
+                rejected.append(rejection(
+                    symbol, ErrorCode.RATE_LIMITED,
+                    f"at most {self.settings.probes_per_minute} new symbols per user per minute",
+                ))  # fmt: skip
+            accepted = [s for s in fresh if s not in verdicts.invalid and s not in verdicts.limited]
+            over = set(await self.quotas.admit_symbols(client.user, accepted))
+            for symbol in (s for s in accepted if s in over):
+                rejected.append(rejection(
+                    symbol, ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                    f"at most {self.settings.max_symbols_per_user} symbols per user",
+                ))  # fmt: skip
+            accepted = [s for s in accepted if s not in over]
+            if accepted and not client.closing:
                 await self._join(client, mode, accepted)
         finally:
             self.verdicts.settle(verdicts)
@@ -289,11 +325,8 @@ class Gateway:
         items: list[bytes] = []
         floors: dict[str, int] = {}
         for room, raw in zip(rooms, latest, strict=True):
-            if raw is None:
-                continue
-            try:
-                head = decode(raw, TickHead)
-            except WireError:
+            head = None if raw is None else self.fanout.check(room, raw)
+            if raw is None or head is None:
                 continue
             items.append(raw)
             floors[room.symbol] = head.seq
@@ -309,7 +342,8 @@ class Gateway:
         client = self._client(sid)
         self._admit(client)
         request = parse_symbols(data)
-        self.rooms.leave(client, request.mode, request.symbols)
+        left = self.rooms.leave(client, request.mode, request.symbols)
+        await self.quotas.release_symbols(client.user, left)
         return {"ok": True, "unsubscribed": request.symbols}
 
     async def refresh(self, sid: str, data: object) -> dict[str, Any]:
@@ -393,11 +427,8 @@ class Gateway:
                 if raw is None:
                     continue
                 room = self.rooms.room(channel_of(mode, symbol))
-                if room is None:
-                    continue
-                try:
-                    head = decode(raw, TickHead)
-                except WireError:
+                head = None if room is None else checked_head(raw, room.symbol, self.metrics)
+                if room is None or head is None:
                     continue
                 # Not newer than what the room relayed: nothing was missed for this symbol.
                 self.fanout.relay(room, Entry(head.symbol, head.seq, head.ingest_ts, raw))

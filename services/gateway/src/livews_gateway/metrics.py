@@ -143,6 +143,12 @@ class GatewayMetrics:
         self.bad_messages = Counter(
             PREFIX + "redis_bad_messages", "Pub/sub messages that failed to decode.", registry=r
         )
+        self.seq_jumps = Counter(
+            PREFIX + "seq_jumps",
+            "Messages and stored values ignored for an absurd seq (above the limit, or too far "
+            "from the room's last one).",
+            registry=r,
+        )
         self.redis_reconnects = Counter(
             PREFIX + "redis_reconnects", "Times the Redis subscriber connection was re-made.",
             registry=r,

@@ -26,6 +26,11 @@ class RedisStore:
             socket_connect_timeout=timeout, max_connections=32,
         )  # fmt: skip
 
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The client, for the per-user quotas (quotas.py), which run their own scripts."""
+        return self._redis
+
     async def aclose(self) -> None:
         await self._redis.aclose()
 
@@ -45,10 +50,12 @@ class RedisStore:
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
         if not symbols:
             return []
-        values: list[Any] = await self._call(
-            self._redis.hmget(names.SYMBOL_VERDICTS, list(symbols))
-        )
-        return values
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(names.SYMBOL_VERDICTS, list(symbols))
+        pipe.mget([names.negative_verdict_key(s) for s in symbols])
+        positive, negative = await self._call(pipe.execute())
+        # A symbol has one or the other; if both (a race between writes), "no" wins.
+        return [n if n is not None else p for p, n in zip(positive, negative, strict=True)]
 
     async def status(self) -> bytes | None:
         value: Any = await self._call(self._redis.get(names.STATUS))

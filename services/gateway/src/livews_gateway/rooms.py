@@ -28,9 +28,12 @@ class Room:
     ``last_seq`` is the highest ``seq`` relayed to the room: a message at or below it is
     stale for every member. ``floors`` holds, for members that just got a snapshot, the
     ``seq`` of that snapshot: live messages at or below it are not theirs to receive.
+    ``suspect`` counts consecutive messages with an absurd ``seq`` (see ``Fanout.relay``).
     """
 
-    __slots__ = ("channel", "floors", "index", "last_seq", "members", "mode", "ready", "symbol")
+    __slots__ = (
+        "channel", "floors", "index", "last_seq", "members", "mode", "ready", "suspect", "symbol"
+    )  # fmt: skip
 
     def __init__(self, mode: Mode, symbol: str) -> None:
         self.mode = mode
@@ -40,6 +43,8 @@ class Room:
         self.members: set[Client] = set()
         self.floors: dict[Client, int] = {}
         self.last_seq = -1
+        #: Messages in a row whose ``seq`` was absurd against ``last_seq`` (fanout.py).
+        self.suspect = 0
         self.ready = asyncio.Event()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -54,6 +55,35 @@ class GatewaySettings(BaseServiceSettings):
     #: permessage-deflate on the websocket (costs CPU and memory per connection).
     compression: bool = Field(default=False, alias="GATEWAY_COMPRESSION")
 
+    # --- admission (transport/ and admission.py; docs/gateway.md "Admission") ---------------
+    #: Seconds a new session has to complete an authorized Socket.IO connect.
+    pending_seconds: float = Field(default=5.0, gt=0, alias="GATEWAY_PENDING_SECONDS")
+    #: Sessions that are open but not yet authorized (counted apart from max_connections).
+    max_pending: int = Field(default=256, ge=1, alias="GATEWAY_MAX_PENDING")
+    #: Open sessions per client address (pending and authorized); 0 = no limit.
+    address_max_connections: int = Field(default=200, ge=0, alias="GATEWAY_ADDRESS_MAX_CONNECTIONS")
+    #: New sessions per second per client address (a token bucket); 0 = no limit.
+    address_handshake_rate: float = Field(
+        default=10.0, ge=0, alias="GATEWAY_ADDRESS_HANDSHAKE_RATE"
+    )
+    address_handshake_burst: int = Field(default=50, ge=1, alias="GATEWAY_ADDRESS_HANDSHAKE_BURST")
+    #: Peers (CIDRs) whose X-Forwarded-For is believed: the load balancer / nginx hops.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list, alias="GATEWAY_TRUSTED_PROXIES"
+    )
+
+    # --- inbound budget per connection (every message, whatever it is) -----------------------
+    #: Messages per second; 0 turns the whole inbound budget off.
+    inbound_message_rate: float = Field(default=20.0, ge=0, alias="GATEWAY_INBOUND_MESSAGE_RATE")
+    inbound_message_burst: int = Field(default=60, ge=1, alias="GATEWAY_INBOUND_MESSAGE_BURST")
+    inbound_byte_rate: int = Field(default=64 * 1024, ge=1, alias="GATEWAY_INBOUND_BYTE_RATE")
+    #: Must hold one maximal message (64 KiB).
+    inbound_byte_burst: int = Field(
+        default=256 * 1024, ge=MAX_INBOUND_MESSAGE_BYTES, alias="GATEWAY_INBOUND_BYTE_BURST"
+    )
+    #: Refused messages within ten seconds after which the connection is cut off.
+    inbound_strikes: int = Field(default=20, ge=1, alias="GATEWAY_INBOUND_STRIKES")
+
     # --- subscriptions ----------------------------------------------------------------------
     max_symbols: int = Field(default=200, ge=1, alias="GATEWAY_MAX_SYMBOLS")
     subscribe_rate: float = Field(default=5.0, gt=0, alias="GATEWAY_SUBSCRIBE_RATE")
@@ -61,6 +91,19 @@ class GatewaySettings(BaseServiceSettings):
     #: Refused calls within ten seconds after which the client is cut off (bye rate_limited).
     rate_limit_strikes: int = Field(default=50, ge=1, alias="GATEWAY_RATE_LIMIT_STRIKES")
     verdict_wait: float = Field(default=2.0, ge=0, alias="GATEWAY_VERDICT_WAIT")
+
+    # --- per-user quotas, fleet-wide (quotas.py) ---------------------------------------------
+    max_connections_per_user: int = Field(
+        default=20, ge=1, alias="GATEWAY_MAX_CONNECTIONS_PER_USER"
+    )
+    #: Distinct symbols one user may hold across the fleet (its share of the upstream slots).
+    max_symbols_per_user: int = Field(default=1000, ge=1, alias="GATEWAY_MAX_SYMBOLS_PER_USER")
+    #: Symbols without a verdict one user may have probed upstream per minute.
+    probes_per_minute: int = Field(default=100, ge=1, alias="GATEWAY_PROBES_PER_MINUTE")
+    #: How long a crashed gateway's connections and symbols still count (seconds).
+    quota_lease: float = Field(default=30.0, ge=3, alias="GATEWAY_QUOTA_LEASE")
+    #: A ``seq`` further than this above a room's last one is ignored as absurd (fanout.py).
+    max_seq_jump: int = Field(default=1_000_000, ge=1, alias="GATEWAY_MAX_SEQ_JUMP")
 
     # --- delivery ---------------------------------------------------------------------------
     flush_min_ms: float = Field(default=0.0, ge=0, alias="GATEWAY_FLUSH_MIN_MS")
@@ -87,6 +130,22 @@ class GatewaySettings(BaseServiceSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _cidrs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks: list[IPv4Network | IPv6Network] = []
+        for part in _split_csv(value):  # type: ignore[union-attr]
+            try:
+                networks.append(ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"GATEWAY_TRUSTED_PROXIES: {part!r} is not an address or CIDR "
+                    "(example: 10.0.0.0/8,127.0.0.1)"
+                ) from None
+        return networks
 
     @field_validator("transports")
     @classmethod

@@ -30,7 +30,11 @@ class Store(Protocol):
         """``md:last`` (quote) or ``md:depth:last`` (depth) values, one per symbol (HMGET)."""
 
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
-        """The ingestor's SymbolVerdict JSON per symbol, None when it has none (HMGET)."""
+        """The ingestor's SymbolVerdict JSON per symbol, None when it has none.
+
+        Positive verdicts are in the ``md:symbols`` hash, negative ones (which expire) at
+        ``md:symbols:no:{SYMBOL}``; one round-trip (HMGET and MGET, pipelined).
+        """
 
     async def status(self) -> bytes | None:
         """The ``md:status`` key."""
@@ -69,7 +73,7 @@ class MemoryStore:
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
         self._check()
         table = self.hashes.get(names.SYMBOL_VERDICTS, {})
-        return [table.get(s) for s in symbols]
+        return [self.keys.get(names.negative_verdict_key(s)) or table.get(s) for s in symbols]
 
     async def status(self) -> bytes | None:
         self._check()

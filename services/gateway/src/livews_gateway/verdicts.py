@@ -7,6 +7,12 @@ up to ``wait`` seconds for the verdict published on ``md:symbols``. If none come
 ingestor running, Redis down, a slow upstream — the symbol is *accepted*: a client is
 never refused because the verdict machinery is unavailable, and a bad symbol then simply
 never ticks.
+
+Probing costs the upstream a lookup (and the fleet a stored verdict), so each user may have
+only so many symbols probed per minute (:class:`~livews_gateway.quotas.QuotaBook`); the
+others are returned as ``limited`` without being probed. Verdicts are read from the
+``md:symbols`` hash (positive) and the ``md:symbols:no:{SYMBOL}`` keys (negative, with a TTL:
+a junk symbol's verdict fades and may be probed again later).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from livews_common.models import SymbolVerdict, WireError, decode
 from livews_gateway.demand import DemandAnnouncer
 from livews_gateway.metrics import GatewayMetrics
+from livews_gateway.quotas import QuotaBook
 from livews_gateway.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -29,6 +36,7 @@ class Classified:
     ok: list[str] = field(default_factory=list)
     invalid: dict[str, str] = field(default_factory=dict)  # symbol → reason
     unknown: list[str] = field(default_factory=list)
+    limited: list[str] = field(default_factory=list)  # over the user's probe quota: not probed
     probing: list[str] = field(default_factory=list)  # unknown symbols still in the demand
 
 
@@ -36,9 +44,16 @@ class VerdictBook:
     """Looks verdicts up and waits for new ones (see the module doc)."""
 
     def __init__(
-        self, store: Store, demand: DemandAnnouncer, metrics: GatewayMetrics, *, wait: float
+        self,
+        store: Store,
+        demand: DemandAnnouncer,
+        metrics: GatewayMetrics,
+        *,
+        wait: float,
+        quotas: QuotaBook | None = None,
     ) -> None:
         self._store = store
+        self._quotas = quotas
         self._demand = demand
         self._metrics = metrics
         self._wait = wait
@@ -55,8 +70,8 @@ class VerdictBook:
             if not future.done():
                 future.set_result(verdict)
 
-    async def classify(self, symbols: Sequence[str]) -> Classified:
-        """Sort ``symbols`` into ok / invalid / unknown, waiting for verdicts not yet known.
+    async def classify(self, symbols: Sequence[str], *, user: str | None = None) -> Classified:
+        """Sort ``symbols`` into ok / invalid / unknown / limited, waiting for new verdicts.
 
         Symbols left unknown stay in the demand (as a probe) until :meth:`settle` is called
         for them, which the caller does once it joined their rooms.
@@ -84,6 +99,9 @@ class VerdictBook:
                     unseen.append(symbol)
                 else:
                     _sort(result, symbol, verdict)
+            if unseen and self._quotas is not None and user is not None:
+                granted = await self._quotas.take_probes(user, len(unseen))
+                unseen, result.limited = unseen[:granted], unseen[granted:]
             if unseen:
                 await self._await_verdicts(unseen, futures, result)
             return result

@@ -227,6 +227,10 @@ def gateway_env(redis_url: str, jwks_url: str, **env: str) -> dict[str, str]:
         "GATEWAY_SUBSCRIBE_BURST": "100",
         "GATEWAY_DRAIN_SECONDS": "1",
         "GATEWAY_VERDICT_WAIT": "0.3",
+        # Tests (and the bench) open many connections as one user; quotas get their own tests.
+        "GATEWAY_MAX_CONNECTIONS_PER_USER": "100000",
+        "GATEWAY_MAX_SYMBOLS_PER_USER": "100000",
+        "GATEWAY_PROBES_PER_MINUTE": "100000",
         **env,
     }
 
