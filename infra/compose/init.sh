@@ -8,6 +8,11 @@
 #   $SECRETS_DIR/fyers-*            the Fyers app's credentials: the emulator's dev defaults
 #                                   unless FYERS_CLIENT_ID / FYERS_SECRET_KEY are set
 #   $SECRETS_DIR/feed-pin           the feed account's PIN (emulator default 1234)
+#   $SECRETS_DIR/redis-<user>-password  one random password per Redis ACL user (auth,
+#                                   marketdata, gateway, consumer, admin)
+#   $REDIS_ACL_DIR/users.acl        (if set) Redis's ACL file: infra/redis/users.acl (rights,
+#                                   no passwords) with each user's password hash appended;
+#                                   and admin-password, for Redis's own health check
 #   $CERTS_DIR/tls.crt, tls.key     self-signed certificate for https:// and wss://localhost
 # Every value is generated here, on the developer's machine; none is in the repository.
 # Then, on every run, each service's own directory gets a fresh copy of only what it reads:
@@ -47,6 +52,10 @@ write_once fyers-client-id "${FYERS_CLIENT_ID:-DEVAPP0001-100}"
 write_once fyers-secret-key "${FYERS_SECRET_KEY:-devsecret}"
 write_once fyers-redirect-uri "${FYERS_REDIRECT_URI:-https://localhost:8443/auth/callback}"
 write_once feed-pin "${AUTH_FEED_PIN:-1234}"
+# Redis ACL users (docs/redis-contract.md, "Users and rights"): one password per user.
+for user in auth marketdata gateway consumer admin; do
+    write_once "redis-$user-password" "$(openssl rand -hex 24)"
+done
 
 if [ ! -s "$CERTS_DIR/tls.crt" ] || [ ! -s "$CERTS_DIR/tls.key" ]; then
     san=""
@@ -83,8 +92,37 @@ share() { # directory name... : replace the directory's contents with copies of 
     echo "init.sh: $dir holds $*"
 }
 share "${AUTH_SECRETS_DIR:-}" token-key auth-signing-key fyers-client-id fyers-secret-key \
-    fyers-redirect-uri feed-pin
-share "${MARKETDATA_SECRETS_DIR:-}" token-key
+    fyers-redirect-uri feed-pin redis-auth-password
+share "${MARKETDATA_SECRETS_DIR:-}" token-key redis-marketdata-password
+share "${GATEWAY_SECRETS_DIR:-}" redis-gateway-password
+
+# Redis's ACL file, rendered from the checked-in template (rights only; generated from
+# livews_common.redis_acl) plus each user's SHA-256 password hash; rewritten on every run so
+# a changed template takes effect at the next Redis start.
+REDIS_ACL_TEMPLATE="${REDIS_ACL_TEMPLATE:-$(dirname "$0")/../redis/users.acl}"
+if [ -n "${REDIS_ACL_DIR:-}" ]; then
+    [ -s "$REDIS_ACL_TEMPLATE" ] || { echo "init.sh: no ACL template at $REDIS_ACL_TEMPLATE" >&2; exit 1; }
+    mkdir -p "$REDIS_ACL_DIR"
+    chmod 0700 "$REDIS_ACL_DIR"
+    rm -f "$REDIS_ACL_DIR"/*
+    while IFS= read -r line; do
+        [ -n "$line" ] || continue
+        user="$(printf '%s\n' "$line" | cut -d' ' -f2)"
+        pwfile="$SECRETS_DIR/redis-$user-password"
+        if [ "$user" != default ] && [ -s "$pwfile" ]; then
+            hash="$(openssl dgst -sha256 -r < "$pwfile" | cut -d' ' -f1)"
+            line="$line #$hash"
+        fi
+        printf '%s\n' "$line" >> "$REDIS_ACL_DIR/users.acl"
+    done < "$REDIS_ACL_TEMPLATE"
+    cp "$SECRETS_DIR/redis-admin-password" "$REDIS_ACL_DIR/admin-password"
+    if [ "$(id -u)" = 0 ]; then
+        chown -R "${REDIS_UID:-999}:${REDIS_UID:-999}" "$REDIS_ACL_DIR"
+    fi
+    chmod 0400 "$REDIS_ACL_DIR"/*
+    chmod 0500 "$REDIS_ACL_DIR"
+    echo "init.sh: $REDIS_ACL_DIR holds users.acl admin-password"
+fi
 chmod 0644 "$CERTS_DIR/tls.crt"
 chmod 0600 "$CERTS_DIR/tls.key"
 echo "init.sh: secrets in $SECRETS_DIR, certificate in $CERTS_DIR"

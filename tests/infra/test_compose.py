@@ -127,13 +127,16 @@ def test_init_generates_every_secret_file_the_services_read(
 
 
 #: The secret files each service may see (issue #12): auth mints and seals; the ingestors only
-#: open the sealed feed token; everything else — the gateways above all — sees none.
+#: open the sealed feed token; everything else — the gateways above all — sees none, but for
+#: the password of its own Redis ACL user; Redis its ACL file and the admin password.
 AUTH_SECRETS = {"token-key", "auth-signing-key", "fyers-client-id", "fyers-secret-key",
-                "fyers-redirect-uri", "feed-pin"}  # fmt: skip
+                "fyers-redirect-uri", "feed-pin", "redis-auth-password"}  # fmt: skip
 EXPECTED_SECRETS: dict[str, set[str]] = {
     "auth": AUTH_SECRETS,
-    "marketdata": {"token-key"},
-    "marketdata-standby": {"token-key"},
+    "marketdata": {"token-key", "redis-marketdata-password"},
+    "marketdata-standby": {"token-key", "redis-marketdata-password"},
+    "gateway": {"redis-gateway-password"},
+    "redis": {"users.acl", "admin-password"},
     "nginx": {"tls.crt", "tls.key"},  # the `certs` volume: its own TLS key
 }
 
@@ -173,7 +176,7 @@ def test_each_service_sees_only_its_own_secrets(infra: Any, compose: Any, tmp_pa
     visible = _visible_secrets(infra, compose, tmp_path)
     for name, seen in visible.items():
         assert seen == EXPECTED_SECRETS.get(name, set()), f"{name} sees {sorted(seen)}"
-    for name in ("gateway", "fyers-emulator", "web", "redis"):
+    for name in ("fyers-emulator", "web"):
         assert not visible[name], name
     # Every *_FILE a service is told to read is among the files it can see.
     for name, service in compose["services"].items():
