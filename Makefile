@@ -11,7 +11,7 @@ NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 SRC_DIRS := libs/common/src services/auth/src services/marketdata/src services/gateway/src tools/fyers-emulator/src tools/devtools/src
 NODE_DIRS := web services/gateway/tests/node tools/spec-check
 
-.PHONY: dev test lint typecheck fmt bench soak load sync node-deps system-deps ci clean
+.PHONY: dev test lint typecheck fmt bench soak load sync node-deps system-deps ci clean audit
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install -q uv
@@ -55,7 +55,12 @@ soak: sync system-deps
 load: sync system-deps
 	$(UV) run python bench/load.py
 
-ci: lint typecheck test
+# Known-vulnerable locked versions (uv.lock via pip-audit, every package-lock via npm audit):
+# fails on a finding; an advisory source that cannot be reached is reported, not failed.
+audit: | $(UV)
+	UV=$(UV) $(PYTHON) scripts/audit.py
+
+ci: lint typecheck audit test
 
 clean:
 	rm -rf .venv .tools .livews .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist
