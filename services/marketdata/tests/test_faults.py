@@ -124,8 +124,12 @@ def test_rejected_symbols_get_verdicts_and_nothing_sticks(
         assert verdicts[good]["ok"] is True
         assert verdicts[bad]["ok"] is False and verdicts[bad]["message"]
         assert verdicts[nonsense]["ok"] is False
-        stored = json.loads(client.hget(names.SYMBOL_VERDICTS, bad) or b"{}")
+        # Negative verdicts are kept apart, with a TTL, so junk symbols fade.
+        stored = json.loads(client.get(names.negative_verdict_key(bad)) or b"{}")
         assert stored["ok"] is False
+        assert 0 < client.pttl(names.negative_verdict_key(bad)) <= 600_000
+        assert client.hget(names.SYMBOL_VERDICTS, bad) is None
+        assert json.loads(client.hget(names.SYMBOL_VERDICTS, good) or b"{}")["ok"] is True
         since = time.time()
         feed.until(lambda w: good in w.symbols_seen(since), 15, "ticks of the valid new symbol")
         _all_resume(feed, since, 15, "the watchlist, unaffected")

@@ -4,12 +4,22 @@ The same call the SDK makes inside ``subscribe()``, but ours is asynchronous, ha
 and tells us *which* symbols were refused, so verdicts reach the gateways before the
 subscription is even sent. The reply is ``{"s": "ok", "validSymbol": {symbol: fytoken},
 "invalidSymbol": [...]}``; errors use Fyers' ``{"s": "error", "code", "message"}``.
+
+Calls are rate limited (:class:`CallLimiter`, ``MARKETDATA_RESOLVE_RATE`` per second, bursts of
+``MARKETDATA_RESOLVE_BURST``): symbol-token counts against the feed account's REST quota, and
+gateways ask for whatever symbols their clients name. Only the leader calls it, so its own
+limiter is the fleet's (a takeover starts with a fresh burst, once per takeover; a Redis
+bucket would add a round-trip and a key for no better bound). A call over the rate *waits*
+rather than failing: symbols asked for meanwhile gather into the next call (500 per call),
+so a flood of new symbols costs the upstream at most ``rate`` calls per second.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -23,13 +33,53 @@ _EXPIRED_CODES = frozenset({-8, -99})
 _REFUSED_CODES = frozenset({-15, -16, -17})
 
 
-class SymbolResolver:
-    """Resolves symbols with one REST call per ``CHUNK`` symbols."""
+class CallLimiter:
+    """A token bucket: ``rate`` calls per second on average, bursts of up to ``burst``."""
 
-    def __init__(self, client: httpx.AsyncClient, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+        self.waited = 0.0  # seconds spent waiting, in total
+
+    def reserve(self) -> float:
+        """Take one call's token (going into debt if none is left); seconds to wait first."""
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    async def acquire(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            self.waited += delay
+            log.debug("symbol-token call rate limited", extra={"wait": round(delay, 3)})
+            await asyncio.sleep(delay)
+
+
+class SymbolResolver:
+    """Resolves symbols with one rate-limited REST call per ``CHUNK`` symbols."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        limiter: CallLimiter | None = None,
+    ) -> None:
         self._client = client
         self._url = url
         self._timeout = timeout
+        self._limiter = limiter
+        self.calls = 0
 
     async def resolve(self, symbols: Sequence[str], bare_token: str) -> dict[str, bool]:
         """Symbol → known to the upstream. Raises :class:`UpstreamError` when it cannot tell."""
@@ -40,6 +90,9 @@ class SymbolResolver:
         return result
 
     async def _resolve_chunk(self, symbols: list[str], bare_token: str) -> dict[str, bool]:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        self.calls += 1
         try:
             response = await self._client.post(
                 self._url,

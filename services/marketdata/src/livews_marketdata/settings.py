@@ -49,6 +49,11 @@ class MarketdataSettings(BaseServiceSettings):
     symbol_limit: int = Field(5000, ge=1, le=5000, alias="MARKETDATA_SYMBOL_LIMIT")
     demand_debounce_ms: int = Field(100, ge=0, alias="MARKETDATA_DEMAND_DEBOUNCE_MS")
     demand_rescan_seconds: float = Field(5.0, gt=0, alias="MARKETDATA_DEMAND_RESCAN_SECONDS")
+    #: How long a "no such symbol" verdict is kept (seconds); positive ones are kept.
+    negative_verdict_ttl: float = Field(600.0, ge=1, alias="MARKETDATA_NEGATIVE_VERDICT_TTL")
+    #: symbol-token calls per second (the leader's limiter is the fleet's), and the burst.
+    resolve_rate: float = Field(0.5, gt=0, alias="MARKETDATA_RESOLVE_RATE")
+    resolve_burst: int = Field(10, ge=1, alias="MARKETDATA_RESOLVE_BURST")
     backoff_base_ms: int = Field(500, ge=10, alias="MARKETDATA_BACKOFF_BASE_MS")
     backoff_max_ms: int = Field(30_000, ge=10, alias="MARKETDATA_BACKOFF_MAX_MS")
     log_json: bool | None = Field(None, alias="LIVEWS_LOG_JSON")

@@ -47,6 +47,11 @@ class Metrics:
             "Calls to validate-refresh-token (each spends a PIN at real Fyers), any outcome",
             registry=r,
         )
+        self.symbol_token_calls = Counter(
+            _P + "symbol_token_calls",
+            "Calls to /data/symbol-token (each counts against the REST quota at real Fyers)",
+            registry=r,
+        )
         self.rest_errors = Counter(
             _P + "rest_errors", "REST requests answered with an error by code", ["code"],
             registry=r,

@@ -58,6 +58,7 @@ async def symbol_token(request: Request) -> Response:
     The SDK sends the bare access token as Authorization; ``client_id:token`` works too.
     """
     rt = runtime(request)
+    rt.metrics.symbol_token_calls.inc()
     _grant(request, app_prefix_required=False)
     body = parse_json_object(await request.body())
     symbols = body.get("symbols")

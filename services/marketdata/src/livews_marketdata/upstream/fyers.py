@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 TOKEN_POLL_SECONDS = 5.0
 DOWN_AFTER_FAILURES = 3
 UNKNOWN_SYMBOL = "unknown to the upstream (symbol-token refused it)"
+#: symbol-token answers kept per connection before those for symbols not wanted are dropped.
+RESOLVED_CAP = 20_000
 
 
 class Connection(Protocol):
@@ -447,6 +449,8 @@ class FyersSource:
         """Make the upstream subscriptions match the demand (``full``: from scratch)."""
         demand = self._demand.current()
         wanted = demand.quote | demand.depth
+        if len(self._resolved) > RESOLVED_CAP:  # answers about symbols no one wants any more
+            self._resolved = {s: ok for s, ok in self._resolved.items() if s in wanted}
         unknown = sorted(s for s in wanted if s not in self._resolved)
         if unknown:
             answers = await self._resolver.resolve(unknown, credential.bare_token)
