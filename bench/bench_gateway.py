@@ -9,6 +9,9 @@
    recipient per call) against the gateway's direct write, in one server process.
 4. Compression: permessage-deflate on and off, 200 clients at the same tick rate: gateway
    CPU and bytes on the wire.
+5. Limits (``limits``, written to results/gateway_limits.json): the load stream with the
+   admission and inbound limits at their defaults against them off, alternating in one
+   run; ratio of medians of gateway CPU per frame (LIMITS_ROUNDS/CLIENTS/SECONDS shrink it).
 
 The clients are ``RawSocketIOClient`` (livews_devtools.fleet_gateway): plain websocket +
 Engine.IO/Socket.IO, decoding only symbol/seq/ingest_ts of each tick, several hundred per
@@ -250,7 +253,10 @@ class Bench:
                 "REDIS_URL": self.redis.url, "AUTH_JWKS_URL": self.mint.url,
                 "LIVEWS_LOG_LEVEL": "WARNING", "GATEWAY_MAX_CONNECTIONS": "20000",
                 "GATEWAY_SUBSCRIBE_RATE": "100", "GATEWAY_SUBSCRIBE_BURST": "100",
-                "GATEWAY_VERDICT_WAIT": "0", "GATEWAY_DRAIN_SECONDS": "1", **env,
+                "GATEWAY_VERDICT_WAIT": "0", "GATEWAY_DRAIN_SECONDS": "1",
+                # Every bench client comes from 127.0.0.1 and they connect all at once: the
+                # per-address limits and the pending cap stay on, sized for that.
+                **BENCH_ADMISSION, **env,
             },
             health_url=f"http://127.0.0.1:{port}/healthz", log_path=self.tmp / f"{name}.log",
         )  # fmt: skip
@@ -436,6 +442,74 @@ async def phase_load(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
     out["load_conflated_ticks"] = (samples.get("livews_gateway_conflated_ticks_total", 0), "ticks")
 
 
+#: Admission sized for the bench's clients (one address, thousands of handshakes at once).
+BENCH_ADMISSION = {
+    "GATEWAY_MAX_PENDING": "20000",
+    "GATEWAY_ADDRESS_MAX_CONNECTIONS": "100000",
+    "GATEWAY_ADDRESS_HANDSHAKE_RATE": "100000",
+    "GATEWAY_ADDRESS_HANDSHAKE_BURST": "100000",
+}
+#: The inbound and per-address limits switched off (phase ``limits``' baseline).
+LIMITS_OFF = {
+    "GATEWAY_INBOUND_MESSAGE_RATE": "0",
+    "GATEWAY_ADDRESS_MAX_CONNECTIONS": "0",
+    "GATEWAY_ADDRESS_HANDSHAKE_RATE": "0",
+}
+
+
+async def phase_limits(bench: Bench, _out: dict[str, tuple[float, str]]) -> None:
+    """What the admission and inbound limits cost the fan-out: the load phase's stream,
+    alternating a gateway with the limits at their defaults and one with them off, in the
+    same run; the ratio of medians (on / off) of gateway CPU per frame and of delivery.
+    ``LIMITS_ROUNDS``, ``LIMITS_CLIENTS`` and ``LIMITS_SECONDS`` shrink it (default: 3 rounds
+    of each, 1,000 clients, 15 s)."""
+    rounds = int(os.environ.get("LIMITS_ROUNDS", "3"))
+    clients = int(os.environ.get("LIMITS_CLIENTS", "1000"))
+    seconds = float(os.environ.get("LIMITS_SECONDS", "15"))
+    cpu: dict[str, list[float]] = {"on": [], "off": []}
+    ticks: dict[str, list[float]] = {"on": [], "off": []}
+    p99: dict[str, list[float]] = {"on": [], "off": []}
+    for i in range(rounds):
+        for mode in ("on", "off") if i % 2 == 0 else ("off", "on"):
+            env = LIMITS_OFF if mode == "off" else {}
+            gw, port = bench.start_gateway(f"gateway-limits-{mode}-{i}", **env)
+            try:
+                r = await bench.stream(port, gw, clients=clients, workers=2, seconds=seconds,
+                                       rate=500)  # fmt: skip
+            finally:
+                gw.stop()
+            frames = max(1.0, r["frames"] / r["seconds"])
+            cpu[mode].append(r["cpu"] / frames * 1e6)
+            ticks[mode].append(r["ticks"] / r["seconds"])
+            p99[mode].append(r["p99"])
+            print(f"   limits {mode}: {cpu[mode][-1]:.2f} µs/frame, "
+                  f"{ticks[mode][-1]:.0f} ticks/s, p99 {r['p99']:.0f} ms", flush=True)  # fmt: skip
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+    out: dict[str, tuple[float, str]] = {}
+    out["limits_rounds"] = (rounds, f"rounds of each mode, {clients} clients, {seconds:g} s")
+    out["limits_cpu_per_frame_on"] = (median(cpu["on"]), "µs (median, limits at defaults)")
+    out["limits_cpu_per_frame_off"] = (median(cpu["off"]), "µs (median, limits off)")
+    out["limits_cpu_ratio"] = (median(cpu["on"]) / median(cpu["off"]), "on/off (≤ 1.05 wanted)")
+    out["limits_delivery_ratio"] = (
+        median(ticks["on"]) / max(1.0, median(ticks["off"])), "on/off delivered ticks/s"
+    )  # fmt: skip
+    out["limits_p99_on"] = (median(p99["on"]), "ms (median of rounds)")
+    out["limits_p99_off"] = (median(p99["off"]), "ms (median of rounds)")
+    notes = (
+        "Limits on: GATEWAY_INBOUND_* and the pending deadline at their defaults, per-address "
+        "limits on but sized for one address (every bench client is 127.0.0.1). Limits off: "
+        "GATEWAY_INBOUND_MESSAGE_RATE=0 and the per-address limits 0. Modes alternate "
+        "(on/off, off/on, …) on a fresh gateway each; ratios are of medians within this run. "
+        f"1-minute load average {os.getloadavg()[0]:.1f} at the end."
+    )
+    write_result("gateway_limits", out, notes)
+
+
 async def phase_idle(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
     gw, port = bench.start_gateway("gateway-idle")
     try:
@@ -470,8 +544,8 @@ def primitives_server(argv: list[str]) -> None:
     import uvloop
 
     from livews_gateway.frames import batch_frame
-    from livews_gateway.server import GatewaySocketIO
-    from livews_gateway.wsprotocol import OUTLET_EXTENSION, protocol_class
+    from livews_gateway.transport.engine import GatewaySocketIO
+    from livews_gateway.transport.wsprotocol import OUTLET_EXTENSION, protocol_class
 
     mode, port = argv[0], int(argv[1])
     cls = GatewaySocketIO if mode == "direct" else socketio.AsyncServer
@@ -576,6 +650,7 @@ PHASES = {
     "idle": phase_idle,
     "primitives": phase_primitives,
     "compression": phase_compression,
+    "limits": phase_limits,
 }
 
 
@@ -601,7 +676,8 @@ async def orchestrate(phases: list[str]) -> None:
         f"is pinned to CPU {GATEWAY_CPUS}, everything else to {OTHER_CPUS}; flush wall time well "
         "above flush CPU time means the gateway was waiting for its CPU."
     )
-    write_result("gateway", out, notes)
+    if out:  # phase "limits" alone writes only its own file (gateway_limits.json)
+        write_result("gateway", out, notes)
 
 
 def main() -> None:

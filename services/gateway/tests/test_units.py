@@ -24,7 +24,7 @@ from livews_gateway.requests import parse_refresh, parse_symbols
 from livews_gateway.rooms import Rooms
 from livews_gateway.sessions import ExpiryWatch
 from livews_gateway.settings import GatewaySettings
-from livews_gateway.wsprotocol import text_frame_header
+from livews_gateway.transport.wsprotocol import text_frame_header
 
 SBIN, INFY = "NSE:SBIN-EQ", "NSE:INFY-EQ"
 

@@ -1,19 +1,21 @@
 """The ASGI application: ``create_app(settings)`` builds it, its lifespan runs it.
 
 Routes: ``/socket.io/`` (Socket.IO, CONTRACT §3), ``/healthz``, ``/readyz``, ``/metrics``.
-Nothing connects at construction; the lifespan opens Redis and the JWKS client, starts the
-gateway's tasks, and closes everything on shutdown.
+Every new Socket.IO session passes admission first (``admission.py``): refused with 503
+when draining, at the authorized connection limit or at the pending cap, with 429 over a
+per-address limit. Nothing connects at construction; the lifespan opens Redis and the JWKS
+client, starts the gateway's tasks, and closes everything on shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import httpx
-from socketio import ASGIApp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,16 +23,18 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from livews_common.metrics import METRICS_CONTENT_TYPE, render
+from livews_gateway.admission import Admission, Ticket, client_address
 from livews_gateway.bus import Bus, MessageHandler, StateHandler
 from livews_gateway.gateway import BusFactory, Gateway
 from livews_gateway.handlers import register
 from livews_gateway.metrics import GatewayMetrics
 from livews_gateway.redis_bus import RedisBus
 from livews_gateway.redis_store import RedisStore
-from livews_gateway.server import GatewaySocketIO
 from livews_gateway.settings import MAX_INBOUND_MESSAGE_BYTES, GatewaySettings
 from livews_gateway.store import Store
 from livews_gateway.tokens import JwksTokenVerifier, TokenVerifier
+from livews_gateway.transport.engine import TICKET_SCOPE_KEY, ASGIApp, GatewaySocketIO
+from livews_gateway.transport.server import inbound_budget
 
 SOCKETIO_PATH = "/socket.io/"
 
@@ -38,25 +42,47 @@ SOCKETIO_PATH = "/socket.io/"
 class GatewayApp:
     """The top-level ASGI callable: admission control in front of Socket.IO and the routes."""
 
-    def __init__(self, gateway: Gateway, inner: ASGIApp) -> None:
+    def __init__(self, gateway: Gateway, inner: ASGIApp, admission: Admission) -> None:
         self.gateway = gateway
+        self.admission = admission
         self._inner = inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and _is_new_session(scope):
-            reason = self._refusal()
-            if reason is not None:
-                self.gateway.metrics.refused_handshakes.labels(reason).inc()
-                await _refuse(scope, receive, send, reason)
-                return
-        await self._inner(scope, receive, send)
+        if not (scope["type"] in ("http", "websocket") and _is_new_session(scope)):
+            await self._inner(scope, receive, send)
+            return
+        ticket = self._admit(scope)
+        if not isinstance(ticket, Ticket):
+            self.gateway.metrics.refused_handshakes.labels(ticket).inc()
+            status = 429 if ticket.startswith("address") else 503
+            await _refuse(scope, receive, send, ticket, status)
+            return
+        scope[TICKET_SCOPE_KEY] = ticket
+        try:
+            await self._inner(scope, receive, send)
+        finally:
+            # A websocket session ends with this call; a long-polling one outlives its
+            # handshake request and is released by Engine.IO's disconnect (transport/).
+            if scope["type"] == "websocket" or ticket.eio_sid is None:
+                self.admission.release(ticket)
 
-    def _refusal(self) -> str | None:
-        if self.gateway.draining:
+    def _admit(self, scope: Scope) -> Ticket | str:
+        gateway = self.gateway
+        if gateway.draining:
             return "draining"
-        if len(self.gateway.sio.eio.sockets) >= self.gateway.settings.max_connections:
+        # Only authorized clients count toward the limit; pending ones have their own cap.
+        if len(gateway.clients) >= gateway.settings.max_connections:
             return "full"
-        return None
+        peer = scope.get("client")
+        forwarded = [
+            value.decode("latin-1")
+            for name, value in scope.get("headers") or ()
+            if name == b"x-forwarded-for"
+        ]
+        address = client_address(
+            peer[0] if peer else None, forwarded, gateway.settings.trusted_proxies
+        )
+        return self.admission.admit(address)
 
 
 def _is_new_session(scope: Scope) -> bool:
@@ -68,19 +94,21 @@ def _is_new_session(scope: Scope) -> bool:
     return "sid" not in query
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, reason: str) -> None:
-    body = json.dumps({"error": "unavailable", "message": reason}).encode()
+async def _refuse(scope: Scope, receive: Receive, send: Send, reason: str, status: int) -> None:
+    error = "too_many_requests" if status == 429 else "unavailable"
+    body = json.dumps({"error": error, "message": reason}).encode()
     headers = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
     if scope["type"] == "websocket":
         await receive()  # websocket.connect
         if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
+            start = {"type": "websocket.http.response.start", "status": status}
+            await send({**start, "headers": headers})
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1013})
         return
     await Response(
-        body, status_code=503, headers={"retry-after": "1"}, media_type="application/json"
+        body, status_code=status, headers={"retry-after": "1"}, media_type="application/json"
     )(scope, receive, send)
 
 
@@ -89,6 +117,16 @@ def _redis_bus_factory(url: str) -> BusFactory:
         return RedisBus(url, on_message, on_up, on_down)
 
     return build
+
+
+def build_admission(settings: GatewaySettings) -> Admission:
+    return Admission(
+        max_pending=settings.max_pending,
+        pending_seconds=settings.pending_seconds,
+        address_max_connections=settings.address_max_connections,
+        address_handshake_rate=settings.address_handshake_rate,
+        address_handshake_burst=settings.address_handshake_burst,
+    )
 
 
 def build_socketio(settings: GatewaySettings) -> GatewaySocketIO:
@@ -134,11 +172,18 @@ def create_app(
         metrics=metrics,
     )
     register(sio, gateway)
+    admission = build_admission(settings)
+    admission.on_close = lambda why: metrics.pending_closed.labels(why).inc()
+    sio.admission = admission
+    sio.on_refused = lambda why: metrics.inbound_refused.labels(why).inc()
+    if settings.inbound_message_rate:
+        sio.budget_factory = lambda: inbound_budget(settings)
+    metrics.watch_pending(lambda: admission.pending)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
-            async with gateway.running():
+            async with gateway.running(), _running(admission):
                 yield
             await sio.shutdown()
         finally:
@@ -169,4 +214,16 @@ def create_app(
     ]
     http_app = Starlette(routes=routes, lifespan=lifespan)
     inner = ASGIApp(sio, other_asgi_app=http_app, socketio_path=SOCKETIO_PATH.strip("/"))
-    return GatewayApp(gateway, inner)
+    return GatewayApp(gateway, inner, admission)
+
+
+@contextlib.asynccontextmanager
+async def _running(admission: Admission) -> AsyncIterator[None]:
+    """The admission sweeper (pending deadlines) for the duration of the block."""
+    task = asyncio.create_task(admission.run(), name="gateway:admission")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -27,18 +27,19 @@ from livews_gateway.fanout import Fanout, checked_head
 from livews_gateway.frames import snapshot_frame
 from livews_gateway.limits import TokenBucket
 from livews_gateway.metrics import GatewayMetrics, LiveCounts
-from livews_gateway.outlet import Outlet, QueueOutlet
+from livews_gateway.outlet import Outlet
 from livews_gateway.quotas import QuotaBook, QuotaLimits
 from livews_gateway.requests import parse_refresh, parse_symbols, rejection
 from livews_gateway.rooms import Rooms, channel_of
-from livews_gateway.server import GatewaySocketIO
 from livews_gateway.sessions import Disconnector, ExpiryWatch, expiring_frame
 from livews_gateway.settings import GatewaySettings
 from livews_gateway.status import UpstreamStatus
 from livews_gateway.store import Store, StoreUnavailable
 from livews_gateway.tokens import Authenticator, RevokedSessions, TokenVerifier
+from livews_gateway.transport.engine import GatewaySocketIO
+from livews_gateway.transport.outlets import QueueOutlet
+from livews_gateway.transport.wsprotocol import OUTLET_EXTENSION
 from livews_gateway.verdicts import VerdictBook
-from livews_gateway.wsprotocol import OUTLET_EXTENSION
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
+from livews_common.codes import ByeCode
 from livews_gateway.errors import AuthRefused, BadRequest, RequestError
 from livews_gateway.gateway import Gateway
-from livews_gateway.server import GatewaySocketIO
+from livews_gateway.transport.engine import GatewaySocketIO
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,23 @@ def register(sio: GatewaySocketIO, gateway: Gateway) -> None:
     """Install the gateway's handlers on ``sio`` (namespace ``/``)."""
 
     async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        # Pending sessions are not counted by the handshake's check: several may authorize
+        # at once, so the authorized limit is checked again here.
+        if len(gateway.clients) >= gateway.settings.max_connections:
+            gateway.metrics.refused_handshakes.labels("full").inc()
+            raise SocketRefused("unavailable: at connection limit", {"code": "unavailable"})
         try:
             await gateway.connect(sid, environ, auth)
         except AuthRefused as exc:
             gateway.metrics.auth_failures.labels(exc.reason).inc()
             raise SocketRefused(exc.message, {"code": str(exc.code)}) from None
+        client = gateway.clients.get(sid)
+        connection = sio.connection(client.eio_sid) if client is not None else None
+        if client is not None and connection is not None:
+            # Repeated excess over the inbound budget: bye rate_limited, then the disconnect.
+            connection.on_exhausted = lambda: gateway.disconnector.kick(
+                client, ByeCode.RATE_LIMITED, "too many messages"
+            )
 
     async def disconnect(sid: str, reason: object = None) -> None:
         gateway.disconnected(sid)
@@ -42,9 +55,14 @@ def register(sio: GatewaySocketIO, gateway: Gateway) -> None:
     sio.on("unsubscribe", _answering(gateway, "unsubscribe", gateway.unsubscribe))
     sio.on("auth:refresh", _answering(gateway, "auth:refresh", gateway.refresh))
 
+    # Unknown events are only counted and answered with one shared ack: no parsing, no
+    # formatting per call (the inbound budget already charged the message).
+    unknown_ack = BadRequest("unknown event").ack()
+    unknown_count = gateway.metrics.requests.labels("unknown", "bad_request")
+
     async def unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
-        gateway.metrics.requests.labels("unknown", "bad_request").inc()
-        return BadRequest(f"unknown event {event[:64]!r}").ack()
+        unknown_count.inc()
+        return unknown_ack
 
     sio.on("*", unknown)
 

@@ -129,9 +129,23 @@ class GatewayMetrics:
         self.connects = Counter(PREFIX + "connects", "Accepted connections.", registry=r)
         self.refused_handshakes = Counter(
             PREFIX + "refused_handshakes",
-            "Websocket/polling handshakes refused before Socket.IO (full or draining).",
+            "Websocket/polling handshakes refused before Socket.IO (draining, full, pending, "
+            "address_connections, address_rate).",
             ["reason"],
             registry=r,
+        )
+        self.inbound_refused = Counter(
+            PREFIX + "inbound_refused",
+            "Inbound messages dropped (rate) or connections closed by the transport (binary, "
+            "rate_close, deadline, refused, left).",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.pending_closed = Counter(
+            PREFIX + "pending_closed",
+            "Sessions closed before an authorized connect (deadline).", ["reason"], registry=r,
+        )  # fmt: skip
+        self.pending_sessions = Gauge(
+            PREFIX + "pending_sessions", "Open sessions not yet authorized.", registry=r
         )
         self.requests = Counter(
             PREFIX + "requests", "Client requests by event and result code.", ["event", "result"],
@@ -161,6 +175,10 @@ class GatewayMetrics:
             ["outcome"], registry=r,
         )  # fmt: skip
         self.info = Gauge(PREFIX + "info", "Static facts.", ["instance"], registry=r)
+
+    def watch_pending(self, read: Callable[[], int]) -> None:
+        """Read the pending-session count at scrape time."""
+        self.pending_sessions.set_function(read)
 
     def watch(self, read: Callable[[], LiveCounts]) -> None:
         """Export the live gauges (and the latency histogram) from ``read``."""

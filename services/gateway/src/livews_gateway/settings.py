@@ -137,7 +137,7 @@ class GatewaySettings(BaseServiceSettings):
         if not isinstance(value, str):
             return value
         networks: list[IPv4Network | IPv6Network] = []
-        for part in _split_csv(value):  # type: ignore[union-attr]
+        for part in (item.strip() for item in value.split(",") if item.strip()):
             try:
                 networks.append(ip_network(part, strict=False))
             except ValueError:

@@ -231,6 +231,17 @@ def gateway_env(redis_url: str, jwks_url: str, **env: str) -> dict[str, str]:
         "GATEWAY_MAX_CONNECTIONS_PER_USER": "100000",
         "GATEWAY_MAX_SYMBOLS_PER_USER": "100000",
         "GATEWAY_PROBES_PER_MINUTE": "100000",
+        # Every test client comes from 127.0.0.1 (through nginx, a trusted proxy), hundreds
+        # at once, and floods are expected to meet the per-event limits first: admission and
+        # the inbound budget stay on, sized far above that (tests/e2e/test_hostile_transport.py
+        # sets its own).
+        "GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32",
+        "GATEWAY_MAX_PENDING": "5000",
+        "GATEWAY_ADDRESS_MAX_CONNECTIONS": "100000",
+        "GATEWAY_ADDRESS_HANDSHAKE_RATE": "100000",
+        "GATEWAY_ADDRESS_HANDSHAKE_BURST": "100000",
+        "GATEWAY_INBOUND_MESSAGE_RATE": "1000",
+        "GATEWAY_INBOUND_MESSAGE_BURST": "1000",
         **env,
     }
 

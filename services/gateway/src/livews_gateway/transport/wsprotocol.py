@@ -12,6 +12,18 @@ through an :class:`~livews_gateway.outlet.WebSocketOutlet` that it places in the
 * ``write_text`` frames a message and hands it to the transport synchronously;
 * ``abort`` drops the TCP connection without waiting for the buffer to drain.
 
+And on the way in, before anything is queued for python-engineio (so whatever a client
+sends, at most one message per connection waits in memory — uvicorn stops reading until
+the application took it):
+
+* a binary websocket message, an Engine.IO base64 binary packet (``b…``) or a Socket.IO
+  BINARY_EVENT / BINARY_ACK (``45…``/``46…``) closes the connection (1003): the protocol is
+  text only, and python-socketio would buffer the announced attachments without a cap;
+* every message is charged to the connection's :class:`~livews_gateway.limits.InboundBudget`;
+  one over budget is dropped. Once the budget is exhausted (repeated excess), an authorized
+  client's ``on_exhausted`` runs (the gateway says ``bye`` rate_limited); a connection
+  without one, or one that keeps going, is closed (1008).
+
 Everything else (handshake, ping/pong, close, the ASGI send/receive that python-engineio
 uses) is uvicorn's code, unchanged.
 """
@@ -20,18 +32,31 @@ from __future__ import annotations
 
 import socket
 from asyncio import BaseTransport, Transport
-from typing import cast
+from collections.abc import Callable
+from typing import ClassVar, cast
 
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.frames import Frame
 from websockets.http11 import Request
 from websockets.protocol import State
 
-from livews_gateway.outlet import WebSocketOutlet
+from livews_gateway.limits import InboundBudget
+from livews_gateway.transport.outlets import WebSocketOutlet
 
-#: Key of the scope extension that carries the outlet.
+#: Key of the scope extension that carries the outlet (and the protocol, as "connection").
 OUTLET_EXTENSION = "livews.outlet"
+#: Seconds a connection closed by the transport has to finish before it is aborted.
+CLOSE_GRACE = 2.0
+#: Close codes (RFC 6455): unsupported data (binary), policy violation (budget, admission).
+CLOSE_UNSUPPORTED = 1003
+CLOSE_POLICY = 1008
+
+
+def _is_binary_text(head: bytes) -> bool:
+    """A text message that carries binary: Engine.IO base64 (``b``), Socket.IO ``45``/``46``."""
+    return head[:1] == b"b" or (head[:1] == b"4" and head[1:2] in (b"5", b"6"))
 
 
 class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -41,12 +66,23 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     buffer_bytes: int = 256 * 1024
     #: SO_SNDBUF for the client socket; 0 leaves the kernel's autotuning alone.
     sndbuf: int = 0
+    #: Builds each connection's inbound budget; None = no budget. Set by protocol_class.
+    budget_factory: ClassVar[Callable[[], InboundBudget] | None] = None
+    #: Told why the transport closed or dropped something ("binary", "rate", "rate_close").
+    on_refused: ClassVar[Callable[[str], None] | None] = None
 
     write_paused = False
     _outlet: WebSocketOutlet | None = None
+    inbound: InboundBudget | None = None
+    #: Run once when the budget is exhausted (the gateway's bye rate_limited); set per client.
+    on_exhausted: Callable[[], None] | None = None
+    #: Why the transport closed this connection (None while it did not).
+    refused: str | None = None
 
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
+        factory = type(self).budget_factory
+        self.inbound = factory() if factory is not None else None
         tcp = cast(Transport, transport)
         tcp.set_write_buffer_limits(high=self.buffer_bytes, low=self.buffer_bytes // 4)
         if self.sndbuf:
@@ -69,7 +105,69 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None and self.response.status_code == 101:
             self._outlet = WebSocketOutlet(self)
-            scope.setdefault("extensions", {})[OUTLET_EXTENSION] = {"outlet": self._outlet}
+            scope.setdefault("extensions", {})[OUTLET_EXTENSION] = {
+                "outlet": self._outlet,
+                "connection": self,
+            }
+
+    # --- inbound ----------------------------------------------------------------------------
+
+    def handle_bytes(self, event: Frame) -> None:
+        # Never accumulated, never queued: the first binary frame ends the connection.
+        self.refuse(CLOSE_UNSUPPORTED, "binary messages are not accepted", "binary")
+
+    def handle_cont(self, event: Frame) -> None:
+        if self.refused is None and self.curr_msg_data_type == "text":
+            super().handle_cont(event)
+
+    def send_receive_event_to_app(self) -> None:
+        frames = self.frames
+        if self.close_sent or self.refused is not None or not frames:
+            self.frames = []
+            return
+        if _is_binary_text(bytes(frames[0][:2])):
+            self.refuse(CLOSE_UNSUPPORTED, "binary packets are not accepted", "binary")
+            return
+        budget = self.inbound
+        if budget is not None and not budget.charge(sum(len(f) for f in frames)):
+            self.frames = []
+            self._over_budget(budget)
+            return
+        super().send_receive_event_to_app()
+
+    def _over_budget(self, budget: InboundBudget) -> None:
+        report = type(self).on_refused
+        if report is not None:
+            report("rate")
+        if not budget.exhausted:
+            return
+        callback, self.on_exhausted = self.on_exhausted, None
+        if callback is not None:
+            self._told = True
+            callback()  # bye rate_limited; the disconnect follows
+        elif not self._told or budget.strikes >= 2 * budget.strike_limit:
+            # No one to say bye to (not authorized yet), or the client ignores its bye.
+            self.refuse(CLOSE_POLICY, "inbound rate limit exceeded", "rate_close")
+
+    _told = False
+
+    def refuse(self, code: int, reason: str, why: str) -> None:
+        """Close the connection from the transport: close frame now, abort after a grace."""
+        if self.refused is not None or self.transport is None:
+            return
+        self.refused = why
+        self.frames = []
+        report = type(self).on_refused
+        if report is not None:
+            report(why)
+        if self.transport.is_closing():
+            return
+        if not self.close_sent and self.conn.state is State.OPEN:
+            self.conn.fail(code, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
+        self.loop.call_later(CLOSE_GRACE, self.abort)
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
@@ -118,10 +216,21 @@ def text_frame_header(length: int) -> bytes:
     return b"\x81\x7f" + length.to_bytes(8, "big")
 
 
-def protocol_class(*, buffer_bytes: int, sndbuf: int = 0) -> type[GatewayWebSocketProtocol]:
+def protocol_class(
+    *,
+    buffer_bytes: int,
+    sndbuf: int = 0,
+    budget_factory: Callable[[], InboundBudget] | None = None,
+    on_refused: Callable[[str], None] | None = None,
+) -> type[GatewayWebSocketProtocol]:
     """A protocol class for uvicorn's ``ws=`` option, with these limits baked in."""
     return type(
         "ConfiguredGatewayWebSocketProtocol",
         (GatewayWebSocketProtocol,),
-        {"buffer_bytes": buffer_bytes, "sndbuf": sndbuf},
+        {
+            "buffer_bytes": buffer_bytes,
+            "sndbuf": sndbuf,
+            "budget_factory": staticmethod(budget_factory) if budget_factory else None,
+            "on_refused": staticmethod(on_refused) if on_refused else None,
+        },
     )
