@@ -39,11 +39,16 @@ log = logging.getLogger(__name__)
 
 #: Revocation markers outlive the access TTL by this much (clock skew, in-flight requests).
 REVOCATION_MARGIN = 60
+#: A session's keys outlive its absolute end by this much, so a refresh just after the end
+#: gets the explicit "session ended" refusal (which clears the cookie), not "unknown".
+ENDED_GRACE = 300
 _TOKEN = re.compile(r"^([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{32,128})$")
 
-# KEYS: session hash, used set. ARGV: presented hash, new hash, idle ttl s, now ms, max age ms.
+# KEYS: session hash, used set.
+# ARGV: presented hash, new hash, idle ttl s, now ms, max age ms, grace s.
 # A session past its absolute lifetime (or without a creation time) is deleted and refused;
-# otherwise the keys expire at the idle TTL or at the absolute end, whichever comes first.
+# otherwise the keys expire at the idle TTL or shortly after the absolute end (ARGV[6] s of
+# grace, so a late refresh is told the session ended), whichever comes first.
 _ROTATE = """
 local cur = redis.call('HGET', KEYS[1], 'cur')
 if not cur then return {'unknown'} end
@@ -55,7 +60,8 @@ if not created or now - created >= max_age then
   return {'expired'}
 end
 if cur == ARGV[1] then
-  local ttl = math.min(tonumber(ARGV[3]), math.ceil((created + max_age - now) / 1000))
+  local left = math.ceil((created + max_age - now) / 1000) + tonumber(ARGV[6])
+  local ttl = math.min(tonumber(ARGV[3]), left)
   redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'rotated', ARGV[4])
   redis.call('SADD', KEYS[2], ARGV[1])
   redis.call('EXPIRE', KEYS[1], ttl)
@@ -127,7 +133,7 @@ class SessionStore:
                 mapping={"sub": sub, "name": name, "cur": _hash(secret), "created": now_ms,
                          "rotated": now_ms},
             )  # fmt: skip
-            pipe.expire(key, min(self._refresh_ttl, self._max_age))
+            pipe.expire(key, min(self._refresh_ttl, self._max_age + ENDED_GRACE))
             await pipe.execute()
         return Session(sid, sub, name, int(now) + self._max_age), f"{sid}.{secret}"
 
@@ -146,7 +152,7 @@ class SessionStore:
         result = await self._rotate(
             keys=[keyspace.session_key(sid), keyspace.session_used_key(sid)],
             args=[_hash(secret), _hash(new_secret), self._refresh_ttl,
-                  int(self._clock() * 1000), self._max_age * 1000],
+                  int(self._clock() * 1000), self._max_age * 1000, ENDED_GRACE],
         )  # fmt: skip
         verdict = _text(result[0])
         if verdict == "ok":
