@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from livews_devtools.fleet import Fleet
@@ -88,6 +89,9 @@ def test_dashboard_end_to_end(
     artifacts = Path(os.environ.get("LIVEWS_E2E_ARTIFACTS", WEB / "test-results"))
     with Fleet(tmp_path / "fleet", web_root=web_dist, ticks_per_second=200) as fleet:
         handler.fleet = fleet
+        # The page runs under the edge's CSP (board.e2e.mjs fails on any violation it logs).
+        csp = httpx.get(f"{fleet.url}/").headers.get("content-security-policy", "")
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, csp
         env = {
             **os.environ,
             "LIVEWS_E2E_URL": fleet.url,

@@ -128,6 +128,9 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
   let base;
   let mock = null;
   const pageErrors = [];
+  // Served through the repository's nginx, the page runs under its Content-Security-Policy:
+  // Chromium reports every blocked script, style or connection on the console.
+  const cspViolations = [];
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -148,6 +151,9 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
     page = await context.newPage();
     page.setDefaultTimeout(20_000);
     page.on("pageerror", (err) => pageErrors.push(err));
+    page.on("console", (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text());
+    });
   });
 
   after(async () => {
@@ -323,5 +329,6 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
     await page.reload();
     await page.getByTestId("sign-in-page").waitFor();
     assert.deepEqual(pageErrors.map(String), [], "no uncaught errors in the page");
+    assert.deepEqual(cspViolations, [], "no Content-Security-Policy violations");
   });
 });
