@@ -1,0 +1,164 @@
+"""Every internal of uvicorn, python-engineio and python-socketio that transport/ relies on.
+
+One assertion per internal, naming the library, its installed version and what changed,
+so that an upgrade outside transport/versions.py's ranges fails here readably (and the
+start-up check refuses it in production). When one fails: adapt transport/, then widen
+the range in transport/versions.py and services/gateway/pyproject.toml together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from importlib.metadata import version
+from typing import Any
+
+import engineio
+import pytest
+import socketio
+import uvicorn
+from engineio import async_socket as eio_socket
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+from uvicorn.protocols.websockets import websockets_sansio_impl
+from uvicorn.server import ServerState
+from websockets.server import ServerProtocol
+
+from livews_gateway.transport.engine import GatewaySocketIO
+from livews_gateway.transport.versions import (
+    SUPPORTED,
+    UnsupportedVersion,
+    check_versions,
+    supported_range,
+)
+
+#: (library, owner, method, parameter names after self) for every method overridden or called.
+METHODS: list[tuple[str, Any, str, list[str]]] = [
+    # transport/wsprotocol.py
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "connection_made", ["transport"]),
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "pause_writing", []),
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "resume_writing", []),
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "handle_connect", ["event"]),
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "handle_bytes", ["event"]),
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "handle_cont", ["event"]),
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "send_receive_event_to_app", []),
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "send", ["message"]),
+    # transport/server.py
+    ("uvicorn", uvicorn.Server, "handle_exit", ["sig", "frame"]),
+    ("uvicorn", uvicorn.Server, "serve", ["sockets"]),
+    # transport/engine.py
+    ("python-engineio", engineio.AsyncServer, "send_packet", ["sid", "pkt"]),
+    ("python-engineio", engineio.AsyncServer, "disconnect", ["sid"]),
+    ("python-socketio", socketio.AsyncServer, "_engineio_server_class", []),
+    ("python-socketio", socketio.AsyncServer, "_handle_eio_connect", ["eio_sid", "environ"]),
+    ("python-socketio", socketio.AsyncServer, "_handle_eio_message", ["eio_sid", "data"]),
+    ("python-socketio", socketio.AsyncServer, "_handle_eio_disconnect", ["eio_sid", "reason"]),
+    ("python-socketio", socketio.AsyncServer, "_handle_connect", ["eio_sid", "namespace", "data"]),
+]
+
+
+def _where(lib: str) -> str:
+    return f"{lib} {version(lib)} (supported {supported_range(lib)})"
+
+
+@pytest.mark.parametrize(
+    ("lib", "owner", "name", "params"),
+    METHODS,
+    ids=[f"{owner.__name__}.{name}" for _lib, owner, name, _p in METHODS],
+)
+def test_method_is_there_with_the_expected_signature(
+    lib: str, owner: Any, name: str, params: list[str]
+) -> None:
+    method = getattr(owner, name, None)
+    assert method is not None, f"{_where(lib)}: {owner.__qualname__}.{name} is gone"
+    found = list(inspect.signature(method).parameters)[1:]
+    assert found[: len(params)] == params, (
+        f"{_where(lib)}: {owner.__qualname__}.{name} now takes {found}, transport/ calls it "
+        f"with {params}"
+    )
+
+
+def test_uvicorn_protocol_state_that_wsprotocol_reads_and_writes() -> None:
+    config = uvicorn.Config(app=lambda scope, receive, send: None, ws="websockets-sansio")
+    config.load()
+    loop = asyncio.new_event_loop()
+    try:
+        proto = websockets_sansio_impl.WebSocketsSansIOProtocol(
+            config=config, server_state=ServerState(), app_state={}, _loop=loop
+        )
+    finally:
+        loop.close()
+    for attribute in (
+        "conn", "transport", "loop", "frames", "curr_msg_data_type", "close_sent",
+        "disconnected", "handshake_complete", "queue",
+    ):  # fmt: skip
+        assert hasattr(proto, attribute), f"{_where('uvicorn')}: protocol has no {attribute!r}"
+    assert isinstance(proto.conn, ServerProtocol), f"{_where('uvicorn')}: conn is not sans-I/O"
+    for method in ("send_text", "data_to_send", "fail", "receive_data"):
+        assert callable(getattr(proto.conn, method, None)), f"websockets: no {method}()"
+    assert proto.frames == [] and proto.curr_msg_data_type in ("text", "bytes"), (
+        f"{_where('uvicorn')}: the incoming-message state changed shape"
+    )
+    assert "websocket.http.response" in inspect.getsource(
+        websockets_sansio_impl.WebSocketsSansIOProtocol.handle_connect
+    ), f"{_where('uvicorn')}: handle_connect no longer builds the scope with extensions"
+
+
+def test_uvicorn_server_state_that_the_drain_reads() -> None:
+    server = uvicorn.Server(uvicorn.Config(app=lambda scope, receive, send: None))
+    for attribute in ("started", "should_exit"):
+        assert hasattr(server, attribute), f"{_where('uvicorn')}: Server has no {attribute!r}"
+
+
+async def test_socketio_wires_engineio_events_to_the_overridden_handlers() -> None:
+    sio = GatewaySocketIO(async_mode="asgi")
+    eio = sio.eio
+    assert type(eio).__name__ == "GatewayEngineIO", (
+        f"{_where('python-socketio')}: _engineio_server_class() is no longer used"
+    )
+    for event, handler in (
+        ("connect", sio._handle_eio_connect),
+        ("message", sio._handle_eio_message),
+        ("disconnect", sio._handle_eio_disconnect),
+    ):
+        assert eio.handlers.get(event) == handler, (
+            f"{_where('python-socketio')}: Engine.IO {event!r} is not routed to "
+            f"_handle_eio_{event} any more"
+        )
+    assert isinstance(eio.sockets, dict), f"{_where('python-engineio')}: no sockets dict"
+    assert isinstance(sio.environ, dict), f"{_where('python-socketio')}: no environ dict"
+    for method in ("sid_from_eio_sid", "eio_sid_from_sid"):
+        assert callable(getattr(sio.manager, method, None)), (
+            f"{_where('python-socketio')}: manager.{method} is gone"
+        )
+
+
+def test_engineio_socket_and_packet_internals() -> None:
+    init = inspect.getsource(engineio.base_socket.BaseSocket.__init__)
+    for attribute in ("self.queue", "self.closed", "self.closing"):
+        assert attribute in init, f"{_where('python-engineio')}: socket has no {attribute}"
+    assert callable(getattr(eio_socket.AsyncSocket, "close", None))
+    pkt = eio_packet.Packet(eio_packet.MESSAGE, "2[]")
+    assert eio_packet.MESSAGE == 4 and pkt.binary is False and pkt.encode() == "42[]", (
+        f"{_where('python-engineio')}: Packet(MESSAGE, text) no longer encodes as '4' + text"
+    )
+    binary = eio_packet.Packet(encoded_packet="bAAE=")
+    assert binary.binary, f"{_where('python-engineio')}: 'b' no longer marks base64 binary"
+
+
+def test_socketio_packet_types_the_inbound_check_refuses() -> None:
+    assert (sio_packet.DISCONNECT, sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK) == (1, 5, 6), (
+        f"{_where('python-socketio')}: packet type numbers changed"
+    )
+
+
+def test_installed_versions_are_supported_and_others_refused_by_name() -> None:
+    check_versions()  # what runs at start-up
+    for dist in SUPPORTED:
+        installed = {d: version(d) for d in SUPPORTED}
+        installed[dist] = "99.0"
+        with pytest.raises(UnsupportedVersion) as refused:
+            check_versions(installed)
+        assert dist in str(refused.value) and supported_range(dist) in str(refused.value)
+    with pytest.raises(UnsupportedVersion, match="python-socketio is not installed"):
+        check_versions({"uvicorn": "0.40.0", "python-engineio": "4.12.0"})
