@@ -40,7 +40,8 @@ def test_compose_sets_only_variables_the_service_reads(infra: Any, service: str)
     compose = infra.load_yaml(infra.root / "docker-compose.yml")["services"]
     for name in (service, f"{service}-standby"):
         if name in compose:
-            check(infra.root, service, set(compose[name]["environment"]), f"compose {name}")
+            variables = set(compose[name].get("environment", {}))
+            check(infra.root, service, variables, f"compose {name}")
 
 
 @pytest.mark.parametrize("overlay", ("dev", "prod"))
