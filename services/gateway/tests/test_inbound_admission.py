@@ -91,17 +91,26 @@ def admission(clock: Clock, **overrides: float) -> Admission:
     )  # fmt: skip
 
 
-def test_pending_cap_counts_only_unauthorized_sessions() -> None:
+def test_pending_cap_closes_the_oldest_pending_session_and_ignores_authorized_ones() -> None:
     a = admission(Clock(), address_max_connections=0)
+    closed: list[str] = []
     tickets = [a.admit(f"10.1.0.{i}") for i in range(3)]
-    assert all(isinstance(t, Ticket) for t in tickets)
-    assert a.admit("10.1.0.9") == "pending"
-    first = tickets[0]
-    assert isinstance(first, Ticket)
-    a.bind(first, "eio-0", lambda _why: None)
-    a.authorize("eio-0")
+    for i, t in enumerate(tickets):
+        assert isinstance(t, Ticket)
+        a.bind(t, f"eio-{i}", lambda why, i=i: closed.append(f"eio-{i}:{why}"))
+    a.authorize("eio-0")  # authorized: no longer pending, never evicted
     assert a.pending == 2
-    assert isinstance(a.admit("10.1.0.9"), Ticket), "an authorized session frees its pending slot"
+    ninth = a.admit("10.1.0.9")  # not bound to a session yet
+    assert isinstance(ninth, Ticket) and a.pending == 3 and not closed
+    newest = a.admit("10.1.0.10")
+    assert isinstance(newest, Ticket), "a new session is never refused for the pending cap"
+    assert closed == ["eio-1:evicted"] and a.pending == 3 and a.closing == 1
+    assert isinstance(a.admit("10.1.0.11"), Ticket) and closed[-1] == "eio-2:evicted"
+    assert isinstance(a.admit("10.1.0.12"), Ticket) and ninth.closing
+    late: list[str] = []
+    a.bind(ninth, "eio-9", late.append)
+    assert late == ["evicted"], "evicted before its session existed: closed as it binds"
+    assert a.pending == 3 and a.closing == 3
 
 
 def test_per_address_connections_and_release() -> None:
@@ -148,7 +157,7 @@ def test_pending_sessions_are_closed_after_the_deadline_and_authorized_ones_are_
     t0 = a.ticket("eio-0")
     assert t0 is not None
     a.release(t0)
-    assert a.pending == 1 and a.ticket("eio-0") is None
+    assert a.pending == 0 and a.closing == 1 and a.ticket("eio-0") is None
 
 
 def test_idle_address_buckets_are_forgotten() -> None:

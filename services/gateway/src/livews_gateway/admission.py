@@ -6,7 +6,10 @@ is authorized and is released when the session's connection ends. The bookkeepin
 
 * pending sessions have their own cap (``max_pending``), apart from the authorized ones
   (the gateway's clients, capped by ``GATEWAY_MAX_CONNECTIONS``): unauthenticated sockets
-  can never take an authenticated user's place;
+  can never take an authenticated user's place. At the cap a new session is still admitted
+  and the *oldest* pending one is closed instead: squatters cannot keep a user from even
+  starting a handshake, and a real client authorizes within milliseconds, long before
+  ``max_pending`` newer sessions could push it out;
 * a pending session that has not authorized within ``pending_seconds`` is closed
   (:meth:`Admission.run` sweeps them, oldest first);
 * per client address: open sessions (pending and authorized) and new sessions per second.
@@ -101,8 +104,10 @@ class Admission:
         self.address_handshake_rate = address_handshake_rate
         self.address_handshake_burst = address_handshake_burst
         self._clock = clock
-        #: Pending tickets, oldest first (dicts keep insertion order).
+        #: Pending tickets, oldest first (dicts keep insertion order); those being closed
+        #: move to ``_closing`` until their connection ends.
         self._pending: dict[Ticket, None] = {}
+        self._closing: dict[Ticket, None] = {}
         self._by_eio: dict[str, Ticket] = {}
         self._open: dict[str, int] = {}
         self._handshakes: dict[str, TokenBucket] = {}
@@ -113,7 +118,13 @@ class Admission:
 
     @property
     def pending(self) -> int:
+        """Pending sessions not being closed (what ``max_pending`` caps)."""
         return len(self._pending)
+
+    @property
+    def closing(self) -> int:
+        """Pending sessions closed here whose connection has not ended yet."""
+        return len(self._closing)
 
     def open_from(self, address: str) -> int:
         return self._open.get(address, 0)
@@ -127,8 +138,6 @@ class Admission:
 
     def admit(self, address: str) -> Ticket | str:
         """A ticket for a new session from ``address``, or the reason it is refused."""
-        if len(self._pending) >= self.max_pending:
-            return "pending"
         if self.address_max_connections and self.open_from(address) >= (
             self.address_max_connections
         ):
@@ -141,6 +150,8 @@ class Admission:
                 )
             if not bucket.take():
                 return "address_rate"
+        while len(self._pending) >= self.max_pending:
+            self.close(next(iter(self._pending)), "evicted")
         ticket = Ticket(address, self._clock() + self.pending_seconds)
         self._pending[ticket] = None
         self._open[address] = self._open.get(address, 0) + 1
@@ -153,6 +164,8 @@ class Admission:
         ticket.eio_sid = eio_sid
         ticket.closer = closer
         self._by_eio[eio_sid] = ticket
+        if ticket.closing:  # evicted or expired before its session existed
+            closer("evicted")
 
     def ticket(self, eio_sid: str) -> Ticket | None:
         return self._by_eio.get(eio_sid)
@@ -170,6 +183,7 @@ class Admission:
             return
         ticket.released = True
         self._pending.pop(ticket, None)
+        self._closing.pop(ticket, None)
         if ticket.eio_sid is not None:
             self._by_eio.pop(ticket.eio_sid, None)
         left = self._open.get(ticket.address, 0) - 1
@@ -183,6 +197,9 @@ class Admission:
         if ticket.closing or ticket.released:
             return
         ticket.closing = True
+        if ticket in self._pending:
+            del self._pending[ticket]
+            self._closing[ticket] = None
         self.on_close(reason)
         if ticket.closer is not None:
             ticket.closer(reason)
@@ -190,14 +207,13 @@ class Admission:
     # --- deadlines ----------------------------------------------------------------------------
 
     def expired(self) -> list[Ticket]:
-        """Pending tickets past their deadline that are not being closed yet."""
+        """Pending tickets past their deadline (not being closed yet)."""
         now = self._clock()
         out: list[Ticket] = []
         for ticket in self._pending:
             if ticket.deadline > now:
                 break  # oldest first: the rest are younger
-            if not ticket.closing:
-                out.append(ticket)
+            out.append(ticket)
         return out
 
     def sweep(self) -> int:

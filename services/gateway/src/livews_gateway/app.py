@@ -2,9 +2,9 @@
 
 Routes: ``/socket.io/`` (Socket.IO, CONTRACT §3), ``/healthz``, ``/readyz``, ``/metrics``.
 Every new Socket.IO session passes admission first (``admission.py``): refused with 503
-when draining, at the authorized connection limit or at the pending cap, with 429 over a
-per-address limit. Nothing connects at construction; the lifespan opens Redis and the JWKS
-client, starts the gateway's tasks, and closes everything on shutdown.
+when draining or at the authorized connection limit, with 429 over a per-address limit.
+Nothing connects at construction; the lifespan opens Redis and the JWKS client, starts the
+gateway's tasks and the admission sweeper, and closes everything on shutdown.
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ class GatewayMetrics:
         self.connects = Counter(PREFIX + "connects", "Accepted connections.", registry=r)
         self.refused_handshakes = Counter(
             PREFIX + "refused_handshakes",
-            "Websocket/polling handshakes refused before Socket.IO (draining, full, pending, "
+            "Websocket/polling handshakes refused before Socket.IO (draining, full, "
             "address_connections, address_rate).",
             ["reason"],
             registry=r,
@@ -142,7 +142,8 @@ class GatewayMetrics:
         )  # fmt: skip
         self.pending_closed = Counter(
             PREFIX + "pending_closed",
-            "Sessions closed before an authorized connect (deadline).", ["reason"], registry=r,
+            "Sessions closed before an authorized connect (deadline, evicted).",
+            ["reason"], registry=r,
         )  # fmt: skip
         self.pending_sessions = Gauge(
             PREFIX + "pending_sessions", "Open sessions not yet authorized.", registry=r
