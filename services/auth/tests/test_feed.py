@@ -257,3 +257,59 @@ def test_two_replicas_renew_once(
     )
     assert renewals(first) + renewals(second) == 1.0
     assert feed.token() == new
+
+
+def test_a_renew_flood_while_the_token_works_spends_nothing(
+    spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator, store: redis.Redis
+) -> None:
+    auth = start_auth(spawn, tmp_path, redis_url, emulator)
+    feed = signed_in_feed(auth, store)
+    old = feed.token()
+    assert old
+    with store.pipeline(transaction=False) as pipe:
+        for _ in range(200):
+            pipe.publish(names.FEED_TOKEN_RENEW, "upstream: token expired (forged)")
+        pipe.execute()
+    wait_for(lambda: (feed.metric("livews_auth_feed_renew_requests_total") or 0) >= 200,
+             what="auth to receive 200 requests")  # fmt: skip
+    alive = 'livews_auth_feed_renew_ignored_total{reason="token_alive"}'
+    wait_for(lambda: feed.metric(alive), what="auth to ask Fyers")
+    time.sleep(1.0)
+    checks = feed.metric(alive) or 0
+    renewed = feed.metric('livews_auth_feed_renewals_total{result="ok"}') or 0
+    print(
+        f"\nBOUND 200 renew requests, live token: {checks:.0f} profile checks, renewals "
+        f"{renewed:.0f}"
+    )
+    assert 1 <= checks <= 2  # coalesced into one check (per 5 s), not 200
+    assert renewed == 0
+    assert feed.token() == old
+
+
+def test_renewals_are_at_least_the_min_interval_apart(
+    spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator, store: redis.Redis
+) -> None:
+    interval = 8.0
+    auth = start_auth(spawn, tmp_path, redis_url, emulator,
+                      AUTH_FEED_RENEW_MIN_INTERVAL=str(interval))  # fmt: skip
+    feed = signed_in_feed(auth, store)
+    old = feed.token()
+    assert old
+    emulator.admin("expire-tokens")
+    store.publish(names.FEED_TOKEN_RENEW, "upstream: token expired")
+    first = wait_for(lambda: feed.changed_from(old), what="the first renewal")
+    first_at = time.monotonic()
+    emulator.admin("expire-tokens")  # dead again at once
+    for _ in range(6):
+        store.publish(names.FEED_TOKEN_RENEW, "upstream: token expired")
+        time.sleep(0.5)
+    throttled = 'livews_auth_feed_renew_ignored_total{reason="throttled"}'
+    wait_for(lambda: feed.metric(throttled), what="a deferred renewal")
+    assert feed.token() == first
+    second = wait_for(lambda: feed.changed_from(first), timeout=interval + 15,
+                      what="the renewal after the interval")  # fmt: skip
+    gap = time.monotonic() - first_at
+    print(f"\nBOUND second renewal {gap:.1f}s after the first (interval {interval:.0f}s)")
+    assert gap >= interval - 1.0
+    assert works_at_fyers(emulator, second)
+    assert feed.metric('livews_auth_feed_renewals_total{result="ok"}') == 2.0

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from livews_auth.errors import SessionRevoked, Unauthorized
+from livews_auth.errors import SessionExpired, SessionRevoked, Unauthorized
 from livews_auth.sessions import SessionStore
 from livews_common import names
 from livews_devtools.fleet_auth import AuthService, refresh_async, signed_in_async
@@ -68,3 +68,25 @@ async def test_logout_with_an_old_token_revokes(redis_client: aioredis.Redis) ->
 async def test_async_login_helpers(auth_service: AuthService) -> None:
     async with signed_in_async(auth_service.url, "XC00003") as (client, token):
         assert token != await refresh_async(client)
+
+
+async def test_a_session_ends_at_its_absolute_lifetime(redis_client: aioredis.Redis) -> None:
+    now = [1_000_000.0]
+    sessions = SessionStore(
+        redis_client, refresh_ttl=3600, access_ttl=900, max_age=7200, clock=lambda: now[0]
+    )
+    session, token = await sessions.create("XY12345", "Asha")
+    assert session.ends_at == 1_000_000 + 7200
+    assert sessions.cookie_max_age(session) == 3600  # the idle TTL first
+    for _ in range(2):  # refreshing inside the idle TTL keeps it alive ...
+        now[0] += 3000
+        session, token = await sessions.rotate(token)
+    assert session.ends_at == 1_000_000 + 7200  # refreshing does not move the end
+    assert sessions.cookie_max_age(session) == 1200  # the cookie ends with the session
+    assert 1200 < await redis_client.ttl(f"auth:session:{{{session.sid}}}") <= 1200 + 300
+    now[0] = 1_000_000 + 7200  # ... but not past the absolute end
+    with pytest.raises(SessionExpired):
+        await sessions.rotate(token)
+    assert not await redis_client.exists(f"auth:session:{{{session.sid}}}")
+    with pytest.raises(Unauthorized):  # and it stays gone
+        await sessions.rotate(token)
