@@ -3,6 +3,11 @@
 Loaded by the repository's root ``conftest.py``. With ``REDIS_URL`` set, tests use that
 server instead of starting one (each test still gets its own, flushed, database number —
 point it at a Redis you can spare).
+
+The private Redis runs with the fleet's ACL users (``livews_common.redis_acl``; default user
+off): ``redis_url`` and ``redis_client`` are the admin's, for tests that poke Redis, while the
+service harnesses (fleet_auth, fleet_gateway, fleet_marketdata) start each service as its own
+least-privilege user (``livews_devtools.redis_server.role_url``).
 """
 
 from __future__ import annotations
