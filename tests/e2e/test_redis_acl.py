@@ -60,7 +60,8 @@ def session_key(acl_fleet: Fleet, clients: dict[str, redis.Redis]) -> str:
     found = [k.decode() for k in clients["admin"].scan_iter(match="auth:session:*", count=1000)]
     sessions = [k for k in found if not k.endswith(":used")]
     assert sessions, "signing in made no auth:session:* key"
-    return sessions[0]
+    key: str = sessions[0]
+    return key
 
 
 def refused(role: str, what: str, call: Callable[[], Any]) -> str:
@@ -73,7 +74,7 @@ def refused(role: str, what: str, call: Callable[[], Any]) -> str:
 
 def refused_subscribe(client: redis.Redis, role: str, channel: str, *, pattern: bool) -> None:
     """(P)SUBSCRIBE sends without waiting; the refusal arrives as the next reply."""
-    pubsub = client.pubsub()
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
 
     def attempt() -> None:
         (pubsub.psubscribe if pattern else pubsub.subscribe)(channel)
@@ -114,7 +115,7 @@ def test_the_default_user_is_refused(acl_fleet: Fleet) -> None:
             anonymous.ping()
         print(f"\nREFUSED default (no password): PING -> {str(info.value)[:70]}")
         with pytest.raises(redis.exceptions.AuthenticationError):
-            anonymous.execute_command("AUTH", "default", "")
+            anonymous.execute_command("AUTH", "default", "")  # type: ignore[no-untyped-call]
         print("\nREFUSED default: AUTH default '' -> user is off")
     finally:
         anonymous.close()
@@ -161,7 +162,7 @@ def test_consumer_user_is_read_only(clients: dict[str, redis.Redis], session_key
     refused_subscribe(consumer, "consumer", "auth:*", pattern=True)
     refused_subscribe(consumer, "consumer", "*", pattern=True)
     # What it is for does work, the same way (so the refusals above are not a broken client).
-    pubsub = consumer.pubsub()
+    pubsub = consumer.pubsub()  # type: ignore[no-untyped-call]
     try:
         pubsub.psubscribe(names.TICK_CHANNEL_PREFIX + "*")
         first = pubsub.get_message(timeout=5)

@@ -32,7 +32,7 @@ def test_user_and_password_file_are_put_into_the_url(tmp_path: Path) -> None:
     # redis-py reads it back as given.
     import redis
 
-    kwargs = redis.connection.parse_url(got)
+    kwargs = redis.connection.parse_url(got)  # type: ignore[no-untyped-call]
     assert kwargs["username"] == "marketdata" and kwargs["password"] == "p@ss/word:1"
 
 
