@@ -21,8 +21,8 @@ the application took it):
   text only, and python-socketio would buffer the announced attachments without a cap;
 * every message is charged to the connection's :class:`~livews_gateway.limits.InboundBudget`;
   one over budget is dropped. Once the budget is exhausted (repeated excess), an authorized
-  client's ``on_exhausted`` runs (the gateway says ``bye`` rate_limited); a connection
-  without one, or one that keeps going, is closed (1008).
+  client's ``on_exhausted`` runs (the gateway says ``bye`` rate_limited and disconnects it);
+  a connection without one (not authorized yet) is closed at once (1008).
 
 Everything else (handshake, ping/pong, close, the ASGI send/receive that python-engineio
 uses) is uvicorn's code, unchanged.
@@ -139,14 +139,15 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         report = type(self).on_refused
         if report is not None:
             report("rate")
-        if not budget.exhausted:
-            return
+        if not budget.exhausted or self._told:
+            return  # once told, the rest is only dropped until the disconnect lands
+        self._told = True
         callback, self.on_exhausted = self.on_exhausted, None
         if callback is not None:
-            self._told = True
-            callback()  # bye rate_limited; the disconnect follows
-        elif not self._told or budget.strikes >= 2 * budget.strike_limit:
-            # No one to say bye to (not authorized yet), or the client ignores its bye.
+            # bye rate_limited, then the Socket.IO disconnect, then an abort after a grace
+            # if the client does not close (the gateway's Disconnector).
+            callback()
+        else:  # not authorized yet: no one to say bye to
             self.refuse(CLOSE_POLICY, "inbound rate limit exceeded", "rate_close")
 
     _told = False
