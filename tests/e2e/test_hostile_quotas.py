@@ -1,8 +1,9 @@
 """Per-user quotas and distrust of Redis content, attacked on a running fleet (issue #12).
 
 One fleet for the module, with small quotas so the attacks reach them quickly: 3
-connections per user, 40 new symbols probed per user per minute, negative verdicts kept
-15 s, symbol-token calls at 0.5/s with bursts of 5. Each test prints what it measured.
+connections per user, 40 new symbols probed per user per minute, 10 distinct symbols per
+user, negative verdicts kept 15 s, symbol-token calls at 0.5/s with bursts of 5. Each test
+prints what it measured.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from livews_devtools.processes import ProcessFailed
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MAX_CONNECTIONS_PER_USER = 3
+MAX_SYMBOLS_PER_USER = 10
 PROBES_PER_MINUTE = 40
 NEGATIVE_TTL = 15.0
 RESOLVE_RATE, RESOLVE_BURST = 0.5, 5
@@ -45,7 +47,7 @@ def hostile_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         gateway_env={
             "GATEWAY_MAX_CONNECTIONS_PER_USER": str(MAX_CONNECTIONS_PER_USER),
             "GATEWAY_PROBES_PER_MINUTE": str(PROBES_PER_MINUTE),
-            "GATEWAY_MAX_SYMBOLS_PER_USER": "1000",
+            "GATEWAY_MAX_SYMBOLS_PER_USER": str(MAX_SYMBOLS_PER_USER),
         },
         marketdata_env={
             "MARKETDATA_NEGATIVE_VERDICT_TTL": str(NEGATIVE_TTL),
@@ -138,6 +140,7 @@ async def test_a_junk_symbol_flood_from_one_user_stays_bounded(
     hash_before = await admin.hlen(names.SYMBOL_VERDICTS)
     calls_before = emulator_calls(fleet)
     codes: Counter[str] = Counter()
+    refused: list[str] = []
     sent = 0
     duration = 12.0
     started = time.monotonic()
@@ -151,6 +154,7 @@ async def test_a_junk_symbol_flood_from_one_user_stays_bounded(
             sent += len(symbols)
             ack = await s.sio.call("subscribe", {"symbols": symbols}, timeout=15)
             codes.update(r["code"] for r in ack["rejected"])
+            refused.extend(r["symbol"] for r in ack["rejected"] if r["code"] == "invalid_symbol")
             codes["subscribed"] += len(ack["subscribed"])
             if ack["subscribed"]:  # unknown when the verdict wait ran out: let them go
                 await s.sio.call("unsubscribe", {"symbols": ack["subscribed"]}, timeout=15)
@@ -179,6 +183,12 @@ async def test_a_junk_symbol_flood_from_one_user_stays_bounded(
         assert memory_after - memory_before < 4 * 1024 * 1024
         assert calls <= call_bound
         assert all(s.disconnects == 0 for s in sockets), "the flooder is refused, not cut off"
+        # A stored negative verdict answers at once, without a probe (the quota is spent).
+        began = time.monotonic()
+        ack = await sockets[0].sio.call("subscribe", {"symbols": refused[:1]}, timeout=15)
+        took = time.monotonic() - began
+        print(f"\nBOUND stored verdict: {ack['rejected']} in {took * 1000:.0f} ms")
+        assert [r["code"] for r in ack["rejected"]] == ["invalid_symbol"]
     finally:
         for s in sockets:
             await s.close()
@@ -220,6 +230,34 @@ async def test_a_user_over_the_connection_cap_is_refused_while_another_connects(
     finally:
         for s in (*held, extra, bystander, later):
             await s.close()
+
+
+async def test_a_users_symbols_are_capped_across_connections(fleet: Fleet) -> None:
+    token = await fleet.login_async("XQ00008")
+    first, second = Socket(), Socket()
+    mine, theirs = list(DEFAULT_WATCHLIST[10:16]), list(DEFAULT_WATCHLIST[20:26])
+    try:
+        assert await first.connect(fleet.url, token) and await second.connect(fleet.url, token)
+        ack = await first.sio.call("subscribe", {"symbols": mine}, timeout=15)
+        assert ack["subscribed"] == mine
+        ack = await second.sio.call("subscribe", {"symbols": theirs}, timeout=15)
+        over = [r["symbol"] for r in ack["rejected"] if r["code"] == "too_many_subscriptions"]
+        accepted = list(ack["subscribed"])
+        shared = await second.sio.call("subscribe", {"symbols": mine[:2]}, timeout=15)
+        await first.sio.call("unsubscribe", {"symbols": mine[2:5]}, timeout=15)
+        again = await second.sio.call("subscribe", {"symbols": over}, timeout=15)
+        print(
+            f"\nBOUND symbols per user ({MAX_SYMBOLS_PER_USER}): 6 held on one connection, "
+            f"6 more asked on another -> {len(accepted)} accepted, {len(over)} "
+            f"too_many_subscriptions; a symbol already held costs nothing "
+            f"({shared['subscribed']}); after 3 were released: {again['subscribed']}"
+        )
+        assert len(accepted) == MAX_SYMBOLS_PER_USER - len(mine) and len(over) == 2
+        assert shared["subscribed"] == mine[:2] and not shared["rejected"]
+        assert again["subscribed"] == over and not again["rejected"]
+    finally:
+        await first.close()
+        await second.close()
 
 
 def poisoned(tick: dict[str, Any], **changes: Any) -> bytes:
@@ -267,6 +305,7 @@ async def test_a_new_leader_does_not_adopt_an_absurd_seq(
     settled = await fleet.quiesce()
     tick = (await fleet.md_last())[symbol]
     await admin.hset(names.LAST_TICKS, symbol, poisoned(tick, seq=POISON_SEQ))
+    jumps_before = gateway_total(fleet, "livews_gateway_seq_jumps_total")
     leader = await fleet.wait_leader()
     fleet.kill(leader)
     try:
@@ -281,7 +320,9 @@ async def test_a_new_leader_does_not_adopt_an_absurd_seq(
         print(
             f"\nBOUND takeover from a poisoned md:last: {successor} continued {symbol} at seq "
             f"{stored} (was {settled[symbol]}, poisoned {POISON_SEQ}); the client got it "
-            f"{time.monotonic() - began:.2f}s after the feed resumed"
+            f"{time.monotonic() - began:.2f}s after the feed resumed (the gateway confirmed "
+            f"the jump first: seq_jumps_total "
+            f"+{gateway_total(fleet, 'livews_gateway_seq_jumps_total') - jumps_before:.0f})"
         )
         assert settled[symbol] < stored < MAX_SEQ, "never backwards, never the absurd value"
         assert watcher.rec.latest[symbol]["seq"] < MAX_SEQ
