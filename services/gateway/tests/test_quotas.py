@@ -137,3 +137,17 @@ async def test_without_redis_every_check_allows() -> None:
     assert await off.admit_connection(Conn("s1", "hal"))
     assert await off.admit_connection(Conn("s2", "hal"))
     assert not off.enabled
+
+
+async def test_a_stopping_gateway_frees_what_it_counted(redis_client: aioredis.Redis) -> None:
+    q = book(redis_client, "gw-a")
+    conns = [Conn("s1", "ivy"), Conn("s2", "ivy"), Conn("s3", "jon")]
+    for c in conns:
+        assert await q.admit_connection(c)
+    assert await q.admit_symbols("ivy", ["NSE:A-EQ"]) == []
+    conns[0].subs[0].add("NSE:A-EQ")
+    await q.withdraw()
+    assert q.usage() == {"users": 0, "connections": 0}
+    for key in ("ivy", "jon"):
+        assert await redis_client.zcard(names.user_connections_key(key)) == 0
+    assert await redis_client.zcard(names.user_symbols_key("ivy")) == 0

@@ -297,6 +297,26 @@ class QuotaBook:
                 )
             await pipe.execute()
 
+    async def withdraw(self) -> None:
+        """Shutdown: free every connection and symbol this gateway counts (best effort)."""
+        users, self._users = list(self._users.items()), {}
+        if self._redis is None:
+            return
+        try:
+            for start in range(0, len(users), _REFRESH_CHUNK):
+                pipe = self._redis.pipeline(transaction=False)
+                for user, held in users[start : start + _REFRESH_CHUNK]:
+                    symbols: set[str] = set()
+                    for holder in held.values():
+                        for subs in holder.subs:
+                            symbols |= subs
+                    pipe.zrem(names.user_connections_key(user), *map(self._member, held))
+                    if symbols:
+                        pipe.zrem(names.user_symbols_key(user), *symbols)
+                await pipe.execute()
+        except _ERRORS as exc:
+            self._failed("withdraw", exc)  # the leases end them
+
     async def run(self) -> None:
         """Refresh the leases every third of a lease; until cancelled."""
         interval = self.limits.lease / 3
