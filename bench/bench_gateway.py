@@ -448,6 +448,10 @@ BENCH_ADMISSION = {
     "GATEWAY_ADDRESS_MAX_CONNECTIONS": "100000",
     "GATEWAY_ADDRESS_HANDSHAKE_RATE": "100000",
     "GATEWAY_ADDRESS_HANDSHAKE_BURST": "100000",
+    # Every bench client is the same user (one token): the per-user quotas out of the way.
+    "GATEWAY_MAX_CONNECTIONS_PER_USER": "100000",
+    "GATEWAY_MAX_SYMBOLS_PER_USER": "100000",
+    "GATEWAY_PROBES_PER_MINUTE": "100000",
 }
 #: The inbound and per-address limits switched off (phase ``limits``' baseline).
 LIMITS_OFF = {

@@ -12,7 +12,7 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -90,6 +90,14 @@ def build_server(app: GatewayApp, settings: GatewaySettings, host: str, port: in
     def budget() -> InboundBudget:
         return inbound_budget(settings)
 
+    refusals: dict[str, Any] = {}  # label → counter child: a flood is counted per message
+
+    def refused(why: str) -> None:
+        child = refusals.get(why)
+        if child is None:
+            child = refusals[why] = metrics.inbound_refused.labels(why)
+        child.inc()
+
     config = uvicorn.Config(
         app,
         host=host,
@@ -100,7 +108,7 @@ def build_server(app: GatewayApp, settings: GatewaySettings, host: str, port: in
             buffer_bytes=settings.client_buffer_bytes,
             sndbuf=settings.socket_sndbuf,
             budget_factory=budget if settings.inbound_message_rate else None,
-            on_refused=lambda why: metrics.inbound_refused.labels(why).inc(),
+            on_refused=refused,
         ),
         ws_max_size=MAX_INBOUND_MESSAGE_BYTES,
         ws_per_message_deflate=settings.compression,

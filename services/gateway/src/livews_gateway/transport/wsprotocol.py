@@ -167,8 +167,13 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
             self.conn.fail(code, reason)
             self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
-        self.transport.close()
-        self.loop.call_later(CLOSE_GRACE, self.abort)
+        self.transport.close()  # flushes what is buffered, then closes ...
+        self.loop.call_later(CLOSE_GRACE, self._abort_late)
+
+    def _abort_late(self) -> None:
+        # ... unless the peer does not read: then close() would wait for ever.
+        if not self.disconnected and self.transport is not None:
+            self.transport.abort()
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
