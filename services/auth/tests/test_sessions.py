@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,12 +13,15 @@ from livews_auth.sessions import SessionStore
 from livews_common import names
 from livews_devtools.fleet_auth import AuthService, refresh_async, signed_in_async
 
+MAC_KEY = b"k" * 32
+
 
 def store_for(redis_client: aioredis.Redis, revoked: list[str] | None = None) -> SessionStore:
     sink = revoked if revoked is not None else []
     return SessionStore(
-        redis_client, refresh_ttl=3600, access_ttl=900, max_age=86_400, on_revoke=sink.append
-    )
+        redis_client, refresh_ttl=3600, access_ttl=900, max_age=86_400, mac_key=MAC_KEY,
+        on_revoke=sink.append,
+    )  # fmt: skip
 
 
 async def test_only_hashes_are_stored(redis_client: aioredis.Redis) -> None:
@@ -73,8 +77,9 @@ async def test_async_login_helpers(auth_service: AuthService) -> None:
 async def test_a_session_ends_at_its_absolute_lifetime(redis_client: aioredis.Redis) -> None:
     now = [1_000_000.0]
     sessions = SessionStore(
-        redis_client, refresh_ttl=3600, access_ttl=900, max_age=7200, clock=lambda: now[0]
-    )
+        redis_client, refresh_ttl=3600, access_ttl=900, max_age=7200, mac_key=MAC_KEY,
+        clock=lambda: now[0],
+    )  # fmt: skip
     session, token = await sessions.create("XY12345", "Asha")
     assert session.ends_at == 1_000_000 + 7200
     assert sessions.cookie_max_age(session) == 3600  # the idle TTL first
@@ -90,3 +95,19 @@ async def test_a_session_ends_at_its_absolute_lifetime(redis_client: aioredis.Re
     assert not await redis_client.exists(f"auth:session:{{{session.sid}}}")
     with pytest.raises(Unauthorized):  # and it stays gone
         await sessions.rotate(token)
+
+
+async def test_a_record_auth_did_not_write_mints_nothing(redis_client: aioredis.Redis) -> None:
+    sessions = store_for(redis_client)
+    real, token = await sessions.create("XY12345", "Asha")
+    # A Redis writer copies a real record but names another user; or writes one from scratch.
+    record = await redis_client.hgetall(f"auth:session:{{{real.sid}}}")
+    await redis_client.hset(f"auth:session:{{{real.sid}}}", "sub", "VICTIM1")
+    with pytest.raises(Unauthorized):
+        await sessions.rotate(token)
+    assert not await redis_client.exists(f"auth:session:{{{real.sid}}}")
+    secret = "s" * 43
+    forged = {**record, b"cur": hashlib.sha256(secret.encode()).hexdigest(), b"mac": b"0" * 64}
+    await redis_client.hset("auth:session:{forgedsid0000000000}", mapping=forged)
+    with pytest.raises(Unauthorized):
+        await sessions.rotate(f"forgedsid0000000000.{secret}")

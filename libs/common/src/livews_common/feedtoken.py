@@ -9,6 +9,8 @@ through Redis.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import time
 from pathlib import Path
@@ -34,6 +36,7 @@ class TokenCipher:
     """Encrypts and decrypts secrets stored in Redis (Fyers tokens)."""
 
     def __init__(self, key: bytes) -> None:
+        self._key = key
         try:
             self._fernet = Fernet(key)
         except ValueError:
@@ -45,6 +48,10 @@ class TokenCipher:
 
     def encrypt(self, plaintext: bytes) -> bytes:
         return self._fernet.encrypt(plaintext)
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (e.g. MACs), derived from the token key."""
+        return hmac.new(self._key, b"livews-derive:" + purpose.encode(), hashlib.sha256).digest()
 
     def decrypt(self, token: bytes) -> bytes:
         """Plaintext of ``token``; ValueError when it was not made with this key."""

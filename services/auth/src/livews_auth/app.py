@@ -124,6 +124,8 @@ def _build(
             refresh_ttl=settings.refresh_ttl,
             access_ttl=settings.access_ttl,
             max_age=settings.session_max_age,
+            mac_key=cipher.derive("auth-session-mac"),
+            on_forged=metrics.sessions_forged.inc,
             on_revoke=lambda reason: metrics.sessions_revoked.labels(reason).inc(),
         ),
         logins=LoginStore(redis, ttl=settings.login_ttl),

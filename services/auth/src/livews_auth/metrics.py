@@ -35,6 +35,11 @@ class AuthMetrics:
             "Refreshes refused because the session reached AUTH_SESSION_MAX_AGE",
             registry=r,
         )
+        self.sessions_forged = Counter(
+            PREFIX + "sessions_forged",
+            "Session records refused because their MAC does not match (not written by auth)",
+            registry=r,
+        )
         self.rate_limited = Counter(
             PREFIX + "rate_limited", "Requests refused with 429, by bucket", ["bucket"],
             registry=r,

@@ -7,6 +7,11 @@ presenting an earlier one is reuse — someone holds a copy — and revokes the 
 A secret that never belonged to the session is simply refused, so knowing a ``sid`` (it is
 in every access token) is not enough to revoke anyone.
 
+Each record carries ``mac``, an HMAC-SHA256 of its sid, ``sub``, ``name`` and creation time
+under a key derived from the token key (which the gateways and Redis never see): a record
+that someone else wrote into Redis — a session "minted" for any user id — fails it, is deleted
+and yields no token.
+
 Every session also has an absolute lifetime (``AUTH_SESSION_MAX_AGE`` from its creation):
 refreshing cannot extend it, its keys expire by then, and the access tokens minted for it
 are capped to end with it.
@@ -67,7 +72,7 @@ if cur == ARGV[1] then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
   return {'ok', redis.call('HGET', KEYS[1], 'sub'), redis.call('HGET', KEYS[1], 'name') or '',
-          tostring(created)}
+          tostring(created), redis.call('HGET', KEYS[1], 'mac') or ''}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return {'reused'} end
 return {'invalid'}
@@ -104,10 +109,14 @@ class SessionStore:
         refresh_ttl: int,
         access_ttl: int,
         max_age: int,
+        mac_key: bytes,
         clock: Callable[[], float] = time.time,
         on_revoke: Callable[[str], None] | None = None,
+        on_forged: Callable[[], None] | None = None,
     ) -> None:
         self._redis = redis
+        self._mac_key = mac_key
+        self._on_forged = on_forged
         self._refresh_ttl = refresh_ttl
         self._max_age = max_age
         self._revoked_ttl = access_ttl + REVOCATION_MARGIN
@@ -131,7 +140,7 @@ class SessionStore:
             pipe.hset(
                 key,
                 mapping={"sub": sub, "name": name, "cur": _hash(secret), "created": now_ms,
-                         "rotated": now_ms},
+                         "rotated": now_ms, "mac": self._mac(sid, sub, name, now_ms)},
             )  # fmt: skip
             pipe.expire(key, min(self._refresh_ttl, self._max_age + ENDED_GRACE))
             await pipe.execute()
@@ -156,9 +165,16 @@ class SessionStore:
         )  # fmt: skip
         verdict = _text(result[0])
         if verdict == "ok":
-            ends_at = int(_text(result[3])) // 1000 + self._max_age
-            session = Session(sid, _text(result[1]), _text(result[2]), ends_at)
-            return session, f"{sid}.{new_secret}"
+            sub, name, created = _text(result[1]), _text(result[2]), _text(result[3])
+            if not hmac.compare_digest(_text(result[4]), self._mac(sid, sub, name, created)):
+                # Written by someone else than auth (a Redis writer): never mint from it.
+                log.warning("session record fails its MAC; refused", extra={"sid": sid})
+                if self._on_forged is not None:
+                    self._on_forged()
+                await self._redis.delete(keyspace.session_key(sid), keyspace.session_used_key(sid))
+                raise Unauthorized("refresh token is not valid (expired or signed out); sign in")
+            ends_at = int(created) // 1000 + self._max_age
+            return Session(sid, sub, name, ends_at), f"{sid}.{new_secret}"
         if verdict == "expired":
             log.info("session reached its absolute lifetime", extra={"sid": sid})
             raise SessionExpired()
@@ -167,6 +183,11 @@ class SessionStore:
             await self.revoke(sid, "refresh_reused")
             raise SessionRevoked("this refresh token was already used; the session is revoked")
         raise Unauthorized("refresh token is not valid (expired or signed out); sign in")
+
+    def _mac(self, sid: str, sub: str, name: str, created_ms: str) -> str:
+        """What only auth can compute: binds a session record's identity fields to its sid."""
+        message = "\n".join((sid, sub, name, created_ms)).encode()
+        return hmac.new(self._mac_key, message, hashlib.sha256).hexdigest()
 
     async def logout(self, refresh_token: str | None) -> str | None:
         """Revoke the session a refresh token (current or earlier) belongs to; its sid."""
