@@ -85,6 +85,23 @@ def test_the_process_exits_with_the_message(tmp_path: Path) -> None:
     assert "FYERS_SECRET_KEY" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("AUTH_SESSION_MAX_AGE", "3"), ("LIVEWS_JWT_LEEWAY", "x"), ("LIVEWS_JWT_LEEWAY", "900"),
+     ("AUTH_FEED_RENEW_MIN_INTERVAL", "-1"), ("AUTH_ALLOWED_USERS", "XA00001,bad/id")],
+)  # fmt: skip
+def test_a_bad_new_knob_is_named_without_a_traceback(tmp_path: Path, var: str, value: str) -> None:
+    out = subprocess.run(
+        [script("livews-auth"), "--port", "0"],
+        env={"PATH": "/usr/bin:/bin", "LIVEWS_STATE_DIR": str(tmp_path), var: value},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode != 0
+    assert var in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
 def test_prod_cookies_are_secure(
     spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator
 ) -> None:

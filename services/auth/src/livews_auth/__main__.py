@@ -6,6 +6,7 @@ import argparse
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from livews_auth.app import create_app
 from livews_auth.keys import generate_private_key_pem
@@ -47,6 +48,12 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(settings)
     except ConfigError as exc:
         sys.exit(f"livews-auth: {exc}")
+    except ValidationError as exc:  # a malformed or out-of-range variable, named
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"  # never the value: a secret
+            for err in exc.errors()
+        )
+        sys.exit(f"livews-auth: bad configuration: {problems}")
     uvicorn.run(
         app,
         host=args.host,
