@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,25 +13,37 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
-OVERLAYS = ("dev", "prod", "prod-green", "prod-live-green")
+#: The Gateway API and KEDA variants of production (components applied on top of ../prod).
+VARIANTS = ("prod-gateway-api", "prod-keda")
+OVERLAYS = ("dev", "prod", "prod-green", "prod-live-green", *VARIANTS)
 FLEET = ("dev", "prod", "prod-live-green")
+#: Full fleets: the base overlays and the variants.
+ALL_FLEETS = (*FLEET, *VARIANTS)
+#: Full fleets whose edge is ingress-nginx.
+INGRESS_FLEETS = (*FLEET, "prod-keda")
 #: Oldest Kubernetes minor these manifests are written for.
 K8S_VERSION = "1.30.0"
 SECRET_NAMES = {"livews-secrets", "livews-redis"}
 FLEET_APPS = {"auth", "gateway", "marketdata"}
 
 
+#: (apiVersion, kind) of each custom object used in infra/k8s -> its schema in infra/schemas/crds.
+CRD_FILES = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
+    ("cert-manager.io/v1", "ClusterIssuer"): "clusterissuer-cert-manager-v1.json",
+    ("cert-manager.io/v1", "Certificate"): "certificate-cert-manager-v1.json",
+    ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda-v1alpha1.json",
+    ("gateway.networking.k8s.io/v1", "Gateway"): "gateway-gateway-v1.json",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproute-gateway-v1.json",
+}
+
+
 def crd_schemas(root: Path) -> dict[tuple[str, str], dict[str, Any]]:
     crds = root / "infra" / "schemas" / "crds"
-    return {
-        ("monitoring.coreos.com/v1", "ServiceMonitor"): json.loads(
-            (crds / "servicemonitor-monitoring-v1.json").read_text()
-        ),
-        ("monitoring.coreos.com/v1", "PrometheusRule"): json.loads(
-            (crds / "prometheusrule-monitoring-v1.json").read_text()
-        ),
-    }
+    return {key: json.loads((crds / name).read_text()) for key, name in CRD_FILES.items()}
 
 
 def validate(obj: dict[str, Any], crds: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -98,7 +111,7 @@ def test_every_workload_is_probed_limited_and_locked_down(infra: Any, overlay: s
             assert "emptyDir" in volumes[mounts["/tmp"]], where
 
 
-@pytest.mark.parametrize("overlay", FLEET)
+@pytest.mark.parametrize("overlay", ALL_FLEETS)
 def test_services_probe_readyz_and_healthz(infra: Any, overlay: str) -> None:
     for name, pod in infra.pod_specs(infra.render(overlay)):
         if name not in FLEET_APPS | {"fyers-emulator"}:
@@ -147,7 +160,7 @@ def test_gateway_scales_drains_and_survives_disruption(infra: Any, overlay: str)
     assert pdb["spec"].get("maxUnavailable") == 1
 
 
-@pytest.mark.parametrize("overlay", FLEET)
+@pytest.mark.parametrize("overlay", ALL_FLEETS)
 def test_marketdata_runs_leader_and_standby(infra: Any, overlay: str) -> None:
     objects = infra.render(overlay)
     deployment = infra.by_kind(objects, "Deployment")["marketdata"]
@@ -167,7 +180,7 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-@pytest.mark.parametrize("overlay", FLEET)
+@pytest.mark.parametrize("overlay", ALL_FLEETS)
 def test_services_ingress_and_monitor_point_at_real_pods(infra: Any, overlay: str) -> None:
     objects = infra.render(overlay)
     # After the switch, the live Service selects the pods that overlays/prod-green runs.
@@ -199,7 +212,7 @@ def test_services_ingress_and_monitor_point_at_real_pods(infra: Any, overlay: st
         assert "http" in {p["name"] for p in services[name]["spec"]["ports"]}
 
 
-@pytest.mark.parametrize("overlay", FLEET)
+@pytest.mark.parametrize("overlay", INGRESS_FLEETS)
 def test_ingress_routes_one_origin_with_websocket_timeouts(infra: Any, overlay: str) -> None:
     ingresses = infra.by_kind(infra.render(overlay), "Ingress")
     routes = {}
@@ -216,7 +229,7 @@ def test_ingress_routes_one_origin_with_websocket_timeouts(infra: Any, overlay: 
         assert int(socket_annotations[f"nginx.ingress.kubernetes.io/{key}"]) >= 3600
 
 
-@pytest.mark.parametrize("overlay", FLEET)
+@pytest.mark.parametrize("overlay", ALL_FLEETS)
 def test_network_policies_admit_only_the_ingress_and_the_fleet(infra: Any, overlay: str) -> None:
     objects = infra.render(overlay)
     policies = infra.by_kind(objects, "NetworkPolicy")
@@ -311,7 +324,7 @@ def test_secret_keys_match_what_the_generators_write(infra: Any) -> None:
     infra/k8s/dev-secrets.sh) generates."""
     script = (infra.root / "infra" / "compose" / "init.sh").read_text()
     generated = set(re.findall(r"write_once ([a-z-]+)", script)) | {"auth-signing-key"}
-    for overlay in FLEET:
+    for overlay in ALL_FLEETS:
         for name, pod in infra.pod_specs(infra.render(overlay)):
             for volume in pod.get("volumes", []):
                 if volume.get("secret", {}).get("secretName") == "livews-secrets":
@@ -405,7 +418,7 @@ def nginx_csp(root: Path) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("overlay", FLEET)
+@pytest.mark.parametrize("overlay", INGRESS_FLEETS)
 def test_ingress_limits_and_security_headers(infra: Any, overlay: str) -> None:
     objects = infra.render(overlay)
     headers = infra.by_kind(objects, "ConfigMap")["livews-edge-headers"]
@@ -477,7 +490,7 @@ REDIS = {("pod:redis", 6379)} | {(c, p) for c in PRIVATE for p in (6379, 6380)}
 FYERS = {("cidr:0.0.0.0/0", 443)}
 
 
-@pytest.mark.parametrize("overlay", FLEET)
+@pytest.mark.parametrize("overlay", ALL_FLEETS)
 def test_egress_policies_allow_each_pod_only_what_it_needs(infra: Any, overlay: str) -> None:
     objects = infra.render(overlay)
     policies = infra.by_kind(objects, "NetworkPolicy")
@@ -507,3 +520,323 @@ def test_egress_policies_allow_each_pod_only_what_it_needs(infra: Any, overlay: 
     # UDP and TCP both for DNS; everything else TCP.
     dns = policies["egress-dns"]["spec"]["egress"][0]["ports"]
     assert {(p["protocol"], p["port"]) for p in dns} == {("UDP", 53), ("TCP", 53)}
+
+
+# -- beyond ingress-nginx: the Gateway API and KEDA variants, TLS from cert-manager (issue #13) --
+
+
+def render_dir(infra: Any, path: Path) -> list[dict[str, Any]]:
+    """The objects `kubectl kustomize` makes of any kustomization directory."""
+    kubectl = infra.tool("kubectl", "kubernetes-client, or kubectl from Google's Cloud SDK")
+    return [doc for doc in yaml.safe_load_all(infra.run([kubectl, "kustomize", str(path)])) if doc]
+
+
+def combine(
+    infra: Any, tmp_path: Path, overlay: str, components: list[str]
+) -> list[dict[str, Any]]:
+    """Render a throw-away overlay: `overlay` with these components applied on top (the way a
+    user's own overlay combines them)."""
+    rel = Path(os.path.relpath(infra.k8s, tmp_path))
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [str(rel / "overlays" / overlay)],
+        "components": [str(rel / "components" / c) for c in components],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return render_dir(infra, tmp_path)
+
+
+def assert_all_valid(infra: Any, objects: list[dict[str, Any]]) -> None:
+    crds = crd_schemas(infra.root)
+    for obj in objects:
+        validate(obj, crds)
+
+
+def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind]
+    assert len(found) == 1, f"{len(found)} {kind}"
+    return found[0]
+
+
+def duration_seconds(value: str) -> float:
+    """A Gateway API Duration ("0s", "30s", "1h30m", "500ms") in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    parts = re.findall(r"(\d+)(ms|h|m|s)", value)
+    assert "".join(n + u for n, u in parts) == value, value
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def without(objects: list[dict[str, Any]], *keys: tuple[str, str]) -> list[dict[str, Any]]:
+    """The objects except those of these (kind, name); name "*" is every object of the kind."""
+    return [
+        o
+        for o in objects
+        if not any(o["kind"] == k and n in ("*", o["metadata"]["name"]) for k, n in keys)
+    ]
+
+
+def test_the_validators_refuse_broken_gateway_api_keda_and_cert_manager_objects(
+    infra: Any,
+) -> None:
+    """The new schemas are strict too: a misspelt field or a bad value fails validation."""
+    crds = crd_schemas(infra.root)
+    gateway_api, keda = infra.render("prod-gateway-api"), infra.render("prod-keda")
+    route = copy.deepcopy(infra.by_kind(gateway_api, "HTTPRoute")["livews-socket"])
+    route["spec"]["rules"][0]["timeout"] = {"request": "0s"}  # the field is `timeouts`
+    gateway = copy.deepcopy(one(gateway_api, "Gateway"))
+    gateway["spec"]["listeners"][1]["tls"]["mode"] = "Reencrypt"  # Terminate or Passthrough
+    scaled = copy.deepcopy(one(keda, "ScaledObject"))
+    scaled["spec"]["maxReplicas"] = 20  # KEDA's field is maxReplicaCount
+    certificate = copy.deepcopy(one(keda, "Certificate"))
+    del certificate["spec"]["secretName"]  # required
+    cluster = render_dir(infra, infra.k8s / "cluster" / "cert-manager")
+    issuer = copy.deepcopy(infra.by_kind(cluster, "ClusterIssuer")["livews-letsencrypt"])
+    issuer["spec"]["acme"]["solvers"][0]["http01"]["ingress"]["className"] = "nginx"
+    for broken in (route, gateway, scaled, certificate, issuer):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(broken, crds)
+
+
+def test_gateway_api_variant_routes_one_origin_with_websocket_timeouts_and_tls(
+    infra: Any,
+) -> None:
+    prod, objects = infra.render("prod"), infra.render("prod-gateway-api")
+    assert not infra.by_kind(objects, "Ingress"), "the Gateway replaces the Ingresses"
+    assert "livews-edge-headers" not in infra.by_kind(objects, "ConfigMap")
+    host = infra.by_kind(prod, "Ingress")["livews-web"]["spec"]["rules"][0]["host"]
+    namespace = infra.by_kind(prod, "Deployment")["gateway"]["metadata"]["namespace"]
+
+    gateway = one(objects, "Gateway")
+    assert gateway["metadata"]["namespace"] == namespace
+    listeners = {item["name"]: item for item in gateway["spec"]["listeners"]}
+    assert {(n, item["protocol"], item["port"]) for n, item in listeners.items()} == {
+        ("http", "HTTP", 80), ("https", "HTTPS", 443),
+    }  # fmt: skip
+    assert {item["hostname"] for item in listeners.values()} == {host}
+    tls = listeners["https"]["tls"]
+    certificate = one(objects, "Certificate")
+    assert tls["mode"] == "Terminate"
+    assert [(r.get("kind", "Secret"), r["name"]) for r in tls["certificateRefs"]] == [
+        ("Secret", certificate["spec"]["secretName"])
+    ]
+    assert certificate["spec"]["dnsNames"] == [host]
+
+    routes = infra.by_kind(objects, "HTTPRoute")
+    services = infra.by_kind(objects, "Service")
+    paths: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, route in routes.items():
+        assert route["metadata"]["namespace"] == namespace, name
+        assert route["spec"]["hostnames"] == [host], name
+        (parent,) = route["spec"]["parentRefs"]
+        assert parent["name"] == gateway["metadata"]["name"], name
+        if name == "livews-https-redirect":
+            # Plain HTTP only redirects (ACME's challenge route is cert-manager's, more specific).
+            assert parent["sectionName"] == "http"
+            (rule,) = route["spec"]["rules"]
+            assert "backendRefs" not in rule and "matches" not in rule
+            assert rule["filters"] == [{
+                "type": "RequestRedirect",
+                "requestRedirect": {"scheme": "https", "statusCode": 301},
+            }]  # fmt: skip
+            continue
+        assert parent["sectionName"] == "https", f"{name} is served on HTTPS only"
+        for rule in route["spec"]["rules"]:
+            (match,) = rule["matches"]
+            assert match["path"]["type"] == "PathPrefix"
+            (backend,) = rule["backendRefs"]
+            ports = {p["port"] for p in services[backend["name"]]["spec"]["ports"]}
+            assert backend["port"] in ports, f"{name}: {backend} is no Service port"
+            paths[match["path"]["value"]] = (backend["name"], rule)
+    assert {p: svc for p, (svc, _) in paths.items()} == {
+        "/socket.io": "gateway", "/auth": "auth", "/": "web",
+    }  # fmt: skip
+
+    # A websocket lives all trading day: no request timeout on the socket route ("0s" is
+    # the Gateway API's "disabled"); the short HTTP calls keep a bounded one.
+    socket_timeouts = paths["/socket.io"][1]["timeouts"]
+    assert socket_timeouts == {"request": "0s", "backendRequest": "0s"}
+    for path in ("/auth", "/"):
+        assert 0 < duration_seconds(paths[path][1]["timeouts"]["request"]) <= 60, path
+    print(f"\nGATEWAY-API host={host} socket timeouts={socket_timeouts} "
+          f"auth/web request timeout={paths['/auth'][1]['timeouts']['request']}")  # fmt: skip
+
+
+def test_gateway_api_variant_keeps_the_security_headers(infra: Any) -> None:
+    """Every HTTPS rule sets the same response headers as the Ingress edge (and nginx.conf),
+    plus HSTS, which ingress-nginx adds controller-wide."""
+    prod, objects = infra.render("prod"), infra.render("prod-gateway-api")
+    expected = dict(infra.by_kind(prod, "ConfigMap")["livews-edge-headers"]["data"])
+    assert expected["Content-Security-Policy"] == nginx_csp(infra.root)
+    values = infra.load_yaml(infra.k8s / "extras" / "ingress-nginx-values.yaml")
+    config = values["controller"]["config"]
+    rules = 0
+    for name, route in infra.by_kind(objects, "HTTPRoute").items():
+        if name == "livews-https-redirect":
+            continue
+        for rule in route["spec"]["rules"]:
+            (header_filter,) = [f for f in rule["filters"] if f["type"] == "ResponseHeaderModifier"]
+            headers = {
+                h["name"]: h["value"] for h in header_filter["responseHeaderModifier"]["set"]
+            }
+            hsts = headers.pop("Strict-Transport-Security")
+            assert headers == expected, name
+            assert f"max-age={config['hsts-max-age']}" in hsts and "includeSubDomains" in hsts
+            rules += 1
+    assert rules == 3
+
+
+def test_gateway_api_variant_admits_its_data_plane_and_changes_nothing_else(infra: Any) -> None:
+    prod, objects = infra.render("prod"), infra.render("prod-gateway-api")
+    policies = infra.by_kind(objects, "NetworkPolicy")
+    for name in ("allow-ingress-controller", "allow-acme-http01-solver"):
+        (source,) = policies[name]["spec"]["ingress"][0]["from"]
+        assert source["namespaceSelector"]["matchLabels"] == {
+            "kubernetes.io/metadata.name": "envoy-gateway-system"
+        }, name
+    # cert-manager picks the Gateway solver for this Certificate (cluster/cert-manager).
+    assert one(objects, "Certificate")["metadata"]["labels"]["livews.io/edge"] == "gateway-api"
+    changed = [
+        ("NetworkPolicy", "allow-ingress-controller"),
+        ("NetworkPolicy", "allow-acme-http01-solver"),
+        ("Certificate", "livews-tls"),
+    ]
+    assert without(objects, ("Gateway", "*"), ("HTTPRoute", "*"), *changed) == without(
+        prod, ("Ingress", "*"), ("ConfigMap", "livews-edge-headers"), *changed
+    )
+
+
+BLUE_POD = "gateway-7d9f8b6c5-x2kqz"
+GREEN_POD = "gateway-green-7d9f8b6c5-x2kqz"
+
+
+def test_keda_variant_scales_on_connections_through_prometheus_instead_of_the_hpa(
+    infra: Any,
+) -> None:
+    prod, objects = infra.render("prod"), infra.render("prod-keda")
+    hpa = infra.by_kind(prod, "HorizontalPodAutoscaler")["gateway"]
+    deployment = infra.by_kind(objects, "Deployment")["gateway"]
+    # Two autoscalers must never own one Deployment's replica count.
+    assert not [
+        h for h in infra.by_kind(objects, "HorizontalPodAutoscaler").values()
+        if h["spec"]["scaleTargetRef"]["name"] == "gateway"
+    ]  # fmt: skip
+    assert "replicas" not in deployment["spec"]
+    scaled = one(objects, "ScaledObject")
+    spec = scaled["spec"]
+    assert scaled["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert spec["scaleTargetRef"] == hpa["spec"]["scaleTargetRef"]
+    # The same bounds, targets and behaviour as the HPA it replaces.
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (
+        hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"],
+    )  # fmt: skip
+    assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == hpa["spec"]["behavior"]
+    hpa_metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
+    triggers = {t["type"]: t for t in spec["triggers"]}
+    assert set(triggers) == {"cpu", "prometheus"}
+    assert triggers["cpu"]["metricType"] == "Utilization"
+    assert (
+        int(triggers["cpu"]["metadata"]["value"])
+        == (hpa_metrics["Resource"]["resource"]["target"]["averageUtilization"])
+    )
+    connections = triggers["prometheus"]
+    assert connections["metricType"] == "AverageValue"
+    meta = connections["metadata"]
+    assert int(meta["threshold"]) == int(hpa_metrics["Pods"]["pods"]["target"]["averageValue"])
+    query = meta["query"]
+    match = re.fullmatch(
+        r'sum\(livews_gateway_connections\{namespace="([^"]+)",pod=~"([^"]+)"\}\)', query
+    )
+    assert match, query
+    assert match.group(1) == deployment["metadata"]["namespace"]
+    # Prometheus regexes are anchored: the blue Deployment's pods, not green's.
+    assert re.fullmatch(match.group(2), BLUE_POD) and not re.fullmatch(match.group(2), GREEN_POD)
+    # The same Prometheus the prometheus-adapter of the HPA variant reads.
+    adapter = infra.load_yaml(infra.k8s / "extras" / "prometheus-adapter-values.yaml")
+    assert (
+        meta["serverAddress"] == f"{adapter['prometheus']['url']}:{adapter['prometheus']['port']}"
+    )
+    print(f"\nKEDA min={spec['minReplicaCount']} max={spec['maxReplicaCount']} "
+          f"threshold={meta['threshold']}/pod cpu={triggers['cpu']['metadata']['value']}% "
+          f"query={query}")  # fmt: skip
+    # Nothing else differs from production.
+    assert without(objects, ("ScaledObject", "*")) == without(
+        prod, ("HorizontalPodAutoscaler", "gateway")
+    )
+
+
+def test_components_combine_and_follow_the_overlay_namespace_and_host(
+    infra: Any, tmp_path: Path
+) -> None:
+    """Both components on the dev overlay (another namespace and host): every object
+    validates, and the namespace and host they copy are dev's, not production's."""
+    objects = combine(infra, tmp_path, "dev", ["gateway-api", "keda"])
+    assert_all_valid(infra, objects)
+    dev = infra.render("dev")
+    host = infra.by_kind(dev, "Ingress")["livews-web"]["spec"]["rules"][0]["host"]
+    assert not infra.by_kind(objects, "Ingress") and not infra.by_kind(
+        objects, "HorizontalPodAutoscaler"
+    )
+    for obj in objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "livews-dev", obj["metadata"]["name"]
+    assert {item["hostname"] for item in one(objects, "Gateway")["spec"]["listeners"]} == {host}
+    for route in infra.by_kind(objects, "HTTPRoute").values():
+        assert route["spec"]["hostnames"] == [host]
+    query = one(objects, "ScaledObject")["spec"]["triggers"][1]["metadata"]["query"]
+    assert 'namespace="livews-dev"' in query
+
+
+def test_tls_certificate_comes_from_lets_encrypt_through_either_edge(infra: Any) -> None:
+    cluster = render_dir(infra, infra.k8s / "cluster" / "cert-manager")
+    assert_all_valid(infra, cluster)
+    issuers = infra.by_kind(cluster, "ClusterIssuer")
+    for name, issuer in issuers.items():
+        assert "namespace" not in issuer["metadata"], f"{name} is cluster-scoped"
+    acme = issuers["livews-letsencrypt"]["spec"]["acme"]
+    assert acme["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    staging = issuers["livews-letsencrypt-staging"]["spec"]["acme"]
+    assert "acme-staging-v02.api.letsencrypt.org" in staging["server"]
+    assert staging["solvers"] == acme["solvers"]
+
+    for overlay in ("prod", "prod-keda", "prod-live-green", "prod-gateway-api"):
+        objects = infra.render(overlay)
+        certificate = one(objects, "Certificate")
+        ref = certificate["spec"]["issuerRef"]
+        assert (ref["kind"], ref["name"]) == ("ClusterIssuer", "livews-letsencrypt"), overlay
+        labels = certificate["metadata"].get("labels", {})
+        # cert-manager takes a solver whose selector matches over one without a selector.
+        chosen = [
+            s for s in acme["solvers"]
+            if "selector" in s and selects(s["selector"]["matchLabels"], labels)
+        ]  # fmt: skip
+        (solver,) = chosen or [s for s in acme["solvers"] if "selector" not in s]
+        http01 = solver["http01"]
+        if overlay == "prod-gateway-api":
+            gateway = one(objects, "Gateway")
+            (parent,) = http01["gatewayHTTPRoute"]["parentRefs"]
+            assert "namespace" not in parent, "the Certificate's own namespace"
+            assert parent["name"] == gateway["metadata"]["name"]
+            listener = {item["name"]: item for item in gateway["spec"]["listeners"]}[
+                parent["sectionName"]
+            ]
+            assert (listener["protocol"], listener["port"]) == ("HTTP", 80)
+        else:
+            # Wired to the Ingresses: their TLS secret and hosts are the Certificate's.
+            assert http01["ingress"]["ingressClassName"] == "nginx"
+            for ingress in infra.by_kind(objects, "Ingress").values():
+                (tls,) = ingress["spec"]["tls"]
+                assert tls["secretName"] == certificate["spec"]["secretName"]
+                assert tls["hosts"] == certificate["spec"]["dnsNames"]
+                assert [r["host"] for r in ingress["spec"]["rules"]] == tls["hosts"]
+        # The edge may reach the solver pod cert-manager starts in this namespace.
+        policies = infra.by_kind(objects, "NetworkPolicy")
+        solver_policy = policies["allow-acme-http01-solver"]["spec"]
+        assert solver_policy["podSelector"]["matchLabels"] == {
+            "acme.cert-manager.io/http01-solver": "true"
+        }
+        assert solver_policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8089}]
+        assert (solver_policy["ingress"][0]["from"]
+                == policies["allow-ingress-controller"]["spec"]["ingress"][0]["from"])  # fmt: skip
+    # Compose and dev keep their self-signed certificate.
+    assert not [o for o in infra.render("dev") if o["kind"] in ("Certificate", "ClusterIssuer")]
