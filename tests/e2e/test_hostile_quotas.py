@@ -119,8 +119,8 @@ def emulator_calls(fleet: Fleet) -> float:
     return metric_value(text, "fyers_emulator_symbol_token_calls_total")
 
 
-def gateway_total(fleet: Fleet, name: str) -> float:
-    return sum(gw.metric(name) for gw in fleet.gateways if gw.process.alive)
+def gateway_total(fleet: Fleet, name: str, **labels: str) -> float:
+    return sum(gw.metric(name, **labels) for gw in fleet.gateways if gw.process.alive)
 
 
 async def negative_keys(admin: aioredis.Redis, pattern: str = "*") -> int:
@@ -178,6 +178,8 @@ async def test_a_junk_symbol_flood_from_one_user_stays_bounded(
             f"{calls:.0f} (bound {call_bound:.1f})"
         )
         assert codes["rate_limited"] > 0, codes
+        metered = gateway_total(fleet, "livews_gateway_quota_refusals_total", quota="probes")
+        assert metered >= codes["rate_limited"], metered
         assert stored <= 2 * PROBES_PER_MINUTE
         assert not junk_in_hash and hash_after <= hash_before
         assert memory_after - memory_before < 4 * 1024 * 1024
@@ -321,10 +323,12 @@ async def test_a_new_leader_does_not_adopt_an_absurd_seq(
             f"\nBOUND takeover from a poisoned md:last: {successor} continued {symbol} at seq "
             f"{stored} (was {settled[symbol]}, poisoned {POISON_SEQ}); the client got it "
             f"{time.monotonic() - began:.2f}s after the feed resumed (the gateway confirmed "
-            f"the jump first: seq_jumps_total "
+            f"the jump first, seq_jumps_total "
             f"+{gateway_total(fleet, 'livews_gateway_seq_jumps_total') - jumps_before:.0f})"
         )
         assert settled[symbol] < stored < MAX_SEQ, "never backwards, never the absurd value"
+        jumps = gateway_total(fleet, "livews_gateway_seq_jumps_total") - jumps_before
+        assert jumps >= 1, "the gateway saw a jump that large before following it"
         assert watcher.rec.latest[symbol]["seq"] < MAX_SEQ
     finally:
         await fleet.restart(leader)

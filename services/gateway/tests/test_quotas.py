@@ -6,10 +6,12 @@ import asyncio
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from livews_common import names
+from livews_gateway.metrics import GatewayMetrics
 from livews_gateway.quotas import QuotaBook, QuotaLimits
 
 
@@ -107,11 +109,13 @@ async def test_symbol_slots_are_distinct_symbols_per_user(redis_client: aioredis
 
 async def test_probes_per_user_per_window(redis_client: aioredis.Redis) -> None:
     q = book(redis_client, "gw-a", probes=5, probe_window=1.0)
+    metrics = q._metrics = GatewayMetrics(CollectorRegistry())
     assert await q.take_probes("erin", 3) == 3
     assert await q.take_probes("erin", 5) == 2
     assert await q.take_probes("erin", 1) == 0
     assert await q.take_probes("frank", 4) == 4, "per user"
     assert q.refused["probes"] == 4
+    assert metrics.quota_refusals.labels("probes")._value.get() == 4
     ttl = await redis_client.pttl(names.user_probes_key("erin"))
     assert 0 < ttl <= 1000
     await asyncio.sleep(1.2)

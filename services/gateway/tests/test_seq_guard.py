@@ -108,3 +108,13 @@ async def test_bad_bytes_and_other_symbols_are_dropped_and_counted() -> None:
     assert h.fanout.check(room, b"\x00garbage") is None
     assert h.send(3) == [3]
     assert h.metrics.bad_messages._value.get() == 4
+
+
+async def test_a_fresh_room_checks_its_first_message_against_the_snapshots() -> None:
+    h = Harness()
+    (room,) = await h.rooms.join(h.client, "quote", [SBIN])
+    room.floors[h.client] = 40  # what the snapshot after the subscribe carried
+    clock_seq = 1_796_000_000_000  # a new leader continuing from the clock
+    seqs = [clock_seq + i for i in range(SEQ_CONFIRM + 2)]
+    assert h.send(*seqs) == seqs[SEQ_CONFIRM:]
+    assert h.jumps == SEQ_CONFIRM + 1

@@ -175,8 +175,11 @@ class Fanout:
         elif seq > MAX_SEQ:
             self._metrics.seq_jumps.inc()
             return
-        elif last >= 0 and seq - last > self._max_jump and not self._believe(room, seq):
-            return
+        else:
+            # A fresh room has relayed nothing yet: its members' snapshots are the reference.
+            base = last if last >= 0 else max(room.floors.values(), default=-1)
+            if base >= 0 and seq - base > self._max_jump and not self._believe(room, seq):
+                return
         room.suspect = 0
         room.last_seq = seq
         index = room.index

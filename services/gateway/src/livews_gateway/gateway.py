@@ -83,7 +83,7 @@ class Gateway:
                 max_symbols=settings.max_symbols_per_user,
                 probes=settings.probes_per_minute, lease=settings.quota_lease,
             ),
-            instance=settings.instance_id,
+            instance=settings.instance_id, metrics=metrics,
         )  # fmt: skip
         self.verdicts = VerdictBook(
             store, self.demand, metrics, wait=settings.verdict_wait, quotas=self.quotas

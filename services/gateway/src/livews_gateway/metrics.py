@@ -164,6 +164,16 @@ class GatewayMetrics:
             "from the room's last one).",
             registry=r,
         )
+        self.quota_refusals = Counter(
+            PREFIX + "quota_refusals",
+            "Refused by a per-user quota: connections, symbols (slots), probes (symbols).",
+            ["quota"],
+            registry=r,
+        )
+        self.quota_errors = Counter(
+            PREFIX + "quota_errors", "Quota checks that could not reach Redis (allowed).",
+            registry=r,
+        )  # fmt: skip
         self.redis_reconnects = Counter(
             PREFIX + "redis_reconnects", "Times the Redis subscriber connection was re-made.",
             registry=r,

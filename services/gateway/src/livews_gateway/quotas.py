@@ -35,6 +35,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from livews_common import names
+from livews_gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,16 @@ class Holder(Protocol):
 class QuotaBook:
     """The per-user quotas of this gateway process; ``redis=None`` disables them."""
 
-    def __init__(self, redis: aioredis.Redis | None, limits: QuotaLimits, *, instance: str) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis | None,
+        limits: QuotaLimits,
+        *,
+        instance: str,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
         self._redis = redis
+        self._metrics = metrics
         self.limits = limits
         self._instance = instance
         self._lease_ms = max(1000, int(limits.lease * 1000))
@@ -166,8 +175,15 @@ class QuotaBook:
     def _member(self, sid: str) -> str:
         return f"{self._instance}|{sid}"
 
+    def _refuse(self, quota: str, count: int) -> None:
+        self.refused[quota] += count
+        if self._metrics is not None and count:
+            self._metrics.quota_refusals.labels(quota).inc(count)
+
     def _failed(self, what: str, exc: BaseException) -> None:
         self.errors += 1
+        if self._metrics is not None:
+            self._metrics.quota_errors.inc()
         log.warning("quota check failed; allowing", extra={"check": what, "error": repr(exc)})
 
     # --- connections ---------------------------------------------------------------------------
@@ -186,7 +202,7 @@ class QuotaBook:
             self._failed("connections", exc)
             return True
         if not int(ok):
-            self.refused["connections"] += 1
+            self._refuse("connections", 1)
             self._forget(holder)
             return False
         return True
@@ -236,7 +252,7 @@ class QuotaBook:
             self._failed("symbols", exc)
             return []
         out = [s.decode() if isinstance(s, bytes) else str(s) for s in refused]
-        self.refused["symbols"] += len(out)
+        self._refuse("symbols", len(out))
         return out
 
     async def release_symbols(self, user: str, symbols: Iterable[str]) -> None:
@@ -272,7 +288,7 @@ class QuotaBook:
             self._failed("probes", exc)
             return wanted
         refused = wanted - int(granted)
-        self.refused["probes"] += refused
+        self._refuse("probes", refused)
         return int(granted)
 
     # --- leases --------------------------------------------------------------------------------
