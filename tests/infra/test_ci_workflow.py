@@ -28,7 +28,7 @@ def make_targets(script: str) -> list[str]:
     return targets
 
 
-def run_steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def run_steps(workflow: dict[Any, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [
         (job_name, step)
         for job_name, job in workflow["jobs"].items()
@@ -38,7 +38,7 @@ def run_steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def workflow(infra: Any) -> dict[str, Any]:
+def workflow(infra: Any) -> dict[Any, Any]:
     loaded = infra.load_yaml(WORKFLOW)
     assert isinstance(loaded, dict)
     return loaded
@@ -53,7 +53,7 @@ def test_make_targets_parser() -> None:
     assert make_targets(script) == ["lint", "typecheck", "test", "images", "audit"]
 
 
-def test_workflow_runs_the_make_targets_of_ci_run(workflow: dict[str, Any]) -> None:
+def test_workflow_runs_the_make_targets_of_ci_run(workflow: dict[Any, Any]) -> None:
     ci_run = make_targets((ROOT / ".ci" / "run").read_text())
     assert {"lint", "typecheck", "test"} <= set(ci_run), ci_run
     steps = run_steps(workflow)
@@ -70,7 +70,7 @@ def test_workflow_runs_the_make_targets_of_ci_run(workflow: dict[str, Any]) -> N
     print(f"\nCI-WORKFLOW .ci/run targets={ci_run} workflow targets={called}")
 
 
-def test_workflow_triggers_permissions_and_publishing(workflow: dict[str, Any]) -> None:
+def test_workflow_triggers_permissions_and_publishing(workflow: dict[Any, Any]) -> None:
     # PyYAML reads the key `on` as the boolean True (YAML 1.1).
     triggers = workflow.get("on", workflow.get(True))
     assert isinstance(triggers, dict)
