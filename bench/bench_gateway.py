@@ -471,6 +471,8 @@ async def phase_limits(bench: Bench, _out: dict[str, tuple[float, str]]) -> None
     clients = int(os.environ.get("LIMITS_CLIENTS", "1000"))
     seconds = float(os.environ.get("LIMITS_SECONDS", "15"))
     cpu: dict[str, list[float]] = {"on": [], "off": []}
+    cpu_tick: dict[str, list[float]] = {"on": [], "off": []}
+    flush_cpu: dict[str, list[float]] = {"on": [], "off": []}
     ticks: dict[str, list[float]] = {"on": [], "off": []}
     p99: dict[str, list[float]] = {"on": [], "off": []}
     for i in range(rounds):
@@ -484,10 +486,13 @@ async def phase_limits(bench: Bench, _out: dict[str, tuple[float, str]]) -> None
                 gw.stop()
             frames = max(1.0, r["frames"] / r["seconds"])
             cpu[mode].append(r["cpu"] / frames * 1e6)
+            cpu_tick[mode].append(r["cpu"] / max(1.0, r["ticks"] / r["seconds"]) * 1e6)
+            flush_cpu[mode].append(r["flush_cpu"] / max(1.0, r["flushes"]) * 1e3)
             ticks[mode].append(r["ticks"] / r["seconds"])
             p99[mode].append(r["p99"])
-            print(f"   limits {mode}: {cpu[mode][-1]:.2f} µs/frame, "
-                  f"{ticks[mode][-1]:.0f} ticks/s, p99 {r['p99']:.0f} ms", flush=True)  # fmt: skip
+            print(f"   limits {mode}: {cpu[mode][-1]:.2f} µs/frame, {cpu_tick[mode][-1]:.2f} "
+                  f"µs/tick, {flush_cpu[mode][-1]:.2f} ms CPU/flush, {ticks[mode][-1]:.0f} "
+                  f"ticks/s, p99 {r['p99']:.0f} ms", flush=True)  # fmt: skip
 
     def median(values: list[float]) -> float:
         ordered = sorted(values)
@@ -499,6 +504,12 @@ async def phase_limits(bench: Bench, _out: dict[str, tuple[float, str]]) -> None
     out["limits_cpu_per_frame_on"] = (median(cpu["on"]), "µs (median, limits at defaults)")
     out["limits_cpu_per_frame_off"] = (median(cpu["off"]), "µs (median, limits off)")
     out["limits_cpu_ratio"] = (median(cpu["on"]) / median(cpu["off"]), "on/off (≤ 1.05 wanted)")
+    out["limits_cpu_per_tick_ratio"] = (
+        median(cpu_tick["on"]) / median(cpu_tick["off"]), "on/off, gateway CPU per delivered tick"
+    )  # fmt: skip
+    out["limits_flush_cpu_ratio"] = (
+        median(flush_cpu["on"]) / median(flush_cpu["off"]), "on/off, CPU per fan-out flush"
+    )  # fmt: skip
     out["limits_delivery_ratio"] = (
         median(ticks["on"]) / max(1.0, median(ticks["off"])), "on/off delivered ticks/s"
     )  # fmt: skip
