@@ -15,7 +15,8 @@
 
 The clients are ``RawSocketIOClient`` (livews_devtools.fleet_gateway): plain websocket +
 Engine.IO/Socket.IO, decoding only symbol/seq/ingest_ts of each tick, several hundred per
-load-generator process, so the client side is not what is measured. Bounded: ~3 minutes.
+load-generator process, so the client side is not what is measured. Bounded: ~3 minutes,
+plus ~4 for the limits phase at its default size.
 
     uv run python bench/bench_gateway.py            # everything
     uv run python bench/bench_gateway.py load idle  # some phases
