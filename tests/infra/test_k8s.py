@@ -840,3 +840,39 @@ def test_tls_certificate_comes_from_lets_encrypt_through_either_edge(infra: Any)
                 == policies["allow-ingress-controller"]["spec"]["ingress"][0]["from"])  # fmt: skip
     # Compose and dev keep their self-signed certificate.
     assert not [o for o in infra.render("dev") if o["kind"] in ("Certificate", "ClusterIssuer")]
+
+
+def test_keda_query_counts_this_namespace_blue_gateways_in_prometheus(
+    infra: Any, tmp_path: Path
+) -> None:
+    """The ScaledObject's query, as rendered, run by Prometheus' own engine (promtool) over
+    made-up series: it sums the connections of this namespace's blue gateway pods and nothing
+    else (not green pods, not another namespace, not another metric)."""
+    promtool = infra.tool("promtool", "prometheus")
+    scaled = one(infra.render("prod-keda"), "ScaledObject")
+    (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+    series = {
+        'livews_gateway_connections{namespace="livews",pod="gateway-7d9f8b6c5-x2kqz"}': 1500,
+        'livews_gateway_connections{namespace="livews",pod="gateway-7d9f8b6c5-q8wzt"}': 1200,
+        'livews_gateway_connections{namespace="livews",pod="gateway-green-5b6c7d8e9-abcde"}': 900,
+        'livews_gateway_connections{namespace="livews-dev",pod="gateway-7d9f8b6c5-x2kqz"}': 700,
+        'livews_gateway_subscriptions{namespace="livews",pod="gateway-7d9f8b6c5-x2kqz"}': 300,
+    }
+    tests = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [{"series": s, "values": f"{v}x5"} for s, v in series.items()],
+            "promql_expr_test": [{
+                "expr": trigger["metadata"]["query"],
+                "eval_time": "3m",
+                "exp_samples": [{"labels": "{}", "value": 2700}],
+            }],
+        }],
+    }  # fmt: skip
+    path = tmp_path / "keda-query-test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    out = infra.run([promtool, "test", "rules", str(path)])
+    print(f"\nKEDA-QUERY blue pods in livews: 1500+1200 = 2700 counted; green 900, "
+          f"livews-dev 700 ignored; promtool: {out.strip().splitlines()[-1]}")  # fmt: skip
