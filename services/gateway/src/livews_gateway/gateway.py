@@ -27,7 +27,6 @@ from livews_gateway.fanout import Fanout, checked_head
 from livews_gateway.frames import snapshot_frame
 from livews_gateway.limits import TokenBucket
 from livews_gateway.metrics import GatewayMetrics, LiveCounts
-from livews_gateway.outlet import Outlet
 from livews_gateway.quotas import QuotaBook, QuotaLimits
 from livews_gateway.requests import parse_refresh, parse_symbols, rejection
 from livews_gateway.rooms import Rooms, channel_of
@@ -37,8 +36,6 @@ from livews_gateway.status import UpstreamStatus
 from livews_gateway.store import Store, StoreUnavailable
 from livews_gateway.tokens import Authenticator, RevokedSessions, TokenVerifier
 from livews_gateway.transport.engine import GatewaySocketIO
-from livews_gateway.transport.outlets import QueueOutlet
-from livews_gateway.transport.wsprotocol import OUTLET_EXTENSION
 from livews_gateway.verdicts import VerdictBook
 
 log = logging.getLogger(__name__)
@@ -200,11 +197,10 @@ class Gateway:
         """Authorise and register a new connection, or raise :class:`AuthRefused`."""
         token = auth.get("token") if isinstance(auth, dict) else None
         claims = await self.auth.check(token)
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        eio_socket = self.sio.eio_socket(eio_sid) if eio_sid else None
-        if eio_socket is None or eio_socket.closed or eio_socket.closing:
+        eio_sid = self.sio.eio_sid_of(sid)
+        if eio_sid is None or self.sio.open_session(eio_sid) is None:
             raise AuthRefused("gone", "unauthorized: connection closed during authentication")
-        outlet, direct = self._outlet(environ, eio_socket)
+        outlet, direct = self.sio.outlet_for(eio_sid)
         client = Client(
             sid, eio_sid, outlet, user=claims.sub, session=claims.sid, exp=claims.exp,
             bucket=TokenBucket(self.settings.subscribe_rate, self.settings.subscribe_burst),
@@ -216,7 +212,7 @@ class Gateway:
                 "per user",
                 ErrorCode.RATE_LIMITED,
             )
-        if eio_socket.closed or eio_socket.closing:
+        if self.sio.open_session(eio_sid) is None:
             await self.quotas.release_connection(client)
             raise AuthRefused("gone", "unauthorized: connection closed during authentication")
         self.clients.add(client)
@@ -229,14 +225,6 @@ class Gateway:
         client.control.append(self.status.frame)
         self.fanout.touch(client)
         self.metrics.connects.inc()
-
-    def _outlet(self, environ: dict[str, Any], eio_socket: Any) -> tuple[Outlet, bool]:
-        scope = environ.get("asgi.scope") or {}
-        extension = (scope.get("extensions") or {}).get(OUTLET_EXTENSION)
-        if extension is not None:
-            outlet: Outlet = extension["outlet"]
-            return outlet, True
-        return QueueOutlet(eio_socket), False
 
     def disconnected(self, sid: str) -> None:
         client = self.clients.get(sid)

@@ -34,6 +34,7 @@ from socketio import ASGIApp
 from livews_gateway.admission import Admission, Ticket
 from livews_gateway.limits import InboundBudget
 from livews_gateway.outlet import Outlet
+from livews_gateway.transport.outlets import QueueOutlet
 from livews_gateway.transport.wsprotocol import (
     CLOSE_POLICY,
     OUTLET_EXTENSION,
@@ -162,3 +163,24 @@ class GatewaySocketIO(socketio.AsyncServer):  # type: ignore[misc]
     def eio_socket(self, eio_sid: str) -> Any:
         """python-engineio's socket object of ``eio_sid`` (None when gone)."""
         return self.eio.sockets.get(eio_sid)
+
+    def eio_sid_of(self, sid: str) -> str | None:
+        """The Engine.IO session of Socket.IO ``sid`` (namespace ``/``)."""
+        eio_sid: str | None = self.manager.eio_sid_from_sid(sid, "/")
+        return eio_sid
+
+    def open_session(self, eio_sid: str) -> Any:
+        """python-engineio's socket of ``eio_sid`` while it is open (not closing), else None."""
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or socket.closing:
+            return None
+        return socket
+
+    def outlet_for(self, eio_sid: str) -> tuple[Outlet, bool]:
+        """Where ``eio_sid``'s frames go, and whether that is the direct websocket outlet."""
+        scope = (self.environ.get(eio_sid) or {}).get("asgi.scope") or {}
+        extension = (scope.get("extensions") or {}).get(OUTLET_EXTENSION)
+        if extension is not None:
+            outlet: Outlet = extension["outlet"]
+            return outlet, True
+        return QueueOutlet(self.eio.sockets.get(eio_sid)), False

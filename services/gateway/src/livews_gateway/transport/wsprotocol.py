@@ -21,8 +21,9 @@ the application took it):
   text only, and python-socketio would buffer the announced attachments without a cap;
 * every message is charged to the connection's :class:`~livews_gateway.limits.InboundBudget`;
   one over budget is dropped. Once the budget is exhausted (repeated excess), an authorized
-  client's ``on_exhausted`` runs (the gateway says ``bye`` rate_limited and disconnects it);
-  a connection without one (not authorized yet) is closed at once (1008).
+  client's ``on_exhausted`` runs (the gateway says ``bye`` rate_limited and disconnects it),
+  the connection stops being read and is closed (1008) a second later whatever the client
+  does; a connection without ``on_exhausted`` (not authorized yet) is closed at once.
 
 Everything else (handshake, ping/pong, close, the ASGI send/receive that python-engineio
 uses) is uvicorn's code, unchanged.
@@ -49,6 +50,8 @@ from livews_gateway.transport.outlets import WebSocketOutlet
 OUTLET_EXTENSION = "livews.outlet"
 #: Seconds a connection closed by the transport has to finish before it is aborted.
 CLOSE_GRACE = 2.0
+#: Seconds between ``bye`` rate_limited and the transport's own close of that connection.
+CUT_OFF_GRACE = 1.0
 #: Close codes (RFC 6455): unsupported data (binary), policy violation (budget, admission).
 CLOSE_UNSUPPORTED = 1003
 CLOSE_POLICY = 1008
@@ -139,16 +142,28 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         report = type(self).on_refused
         if report is not None:
             report("rate")
-        if not budget.exhausted or self._told:
-            return  # once told, the rest is only dropped until the disconnect lands
+        if not budget.exhausted:
+            return
+        if self._told:
+            self._deafen()  # uvicorn resumed reading for a queued message: stop again
+            return
         self._told = True
         callback, self.on_exhausted = self.on_exhausted, None
-        if callback is not None:
-            # bye rate_limited, then the Socket.IO disconnect, then an abort after a grace
-            # if the client does not close (the gateway's Disconnector).
-            callback()
-        else:  # not authorized yet: no one to say bye to
+        if callback is None:  # not authorized yet: no one to say bye to
             self.refuse(CLOSE_POLICY, "inbound rate limit exceeded", "rate_close")
+            return
+        callback()  # bye rate_limited (written now), then the Socket.IO disconnect
+        # Read nothing more (it would all be dropped anyway) and close shortly even if the
+        # client does not take part in the closing handshake.
+        self._deafen()
+        self.loop.call_later(
+            CUT_OFF_GRACE, self.refuse, CLOSE_POLICY, "inbound rate limit exceeded", "rate_close"
+        )
+
+    def _deafen(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.read_paused = True
+            self.transport.pause_reading()
 
     _told = False
 
