@@ -19,9 +19,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "k8s"
-OVERLAYS = ("dev", "prod", "prod-green", "prod-live-green")
+OVERLAYS = ("dev", "prod", "prod-green", "prod-live-green", "prod-gateway-api", "prod-keda")
 #: The full-fleet overlays (prod-green holds only the green gateway workload).
-FLEET_OVERLAYS = ("dev", "prod", "prod-live-green")
+FLEET_OVERLAYS = ("dev", "prod", "prod-live-green", "prod-gateway-api", "prod-keda")
 
 
 def tool(name: str, apt_package: str) -> str:

@@ -876,3 +876,17 @@ def test_keda_query_counts_this_namespace_blue_gateways_in_prometheus(
     out = infra.run([promtool, "test", "rules", str(path)])
     print(f"\nKEDA-QUERY blue pods in livews: 1500+1200 = 2700 counted; green 900, "
           f"livews-dev 700 ignored; promtool: {out.strip().splitlines()[-1]}")  # fmt: skip
+
+
+def test_every_overlay_and_component_is_rendered_by_these_tests(infra: Any) -> None:
+    """A new overlay or component cannot escape the render-and-validate tests above."""
+    overlays = {p.parent.name for p in (infra.k8s / "overlays").glob("*/kustomization.yaml")}
+    assert overlays == set(OVERLAYS), overlays ^ set(OVERLAYS)
+    used = set()
+    for overlay in OVERLAYS:
+        kustomization = infra.load_yaml(infra.k8s / "overlays" / overlay / "kustomization.yaml")
+        used |= {Path(c).name for c in kustomization.get("components", [])}
+    components = {p.parent.name for p in (infra.k8s / "components").glob("*/kustomization.yaml")}
+    assert components <= used, f"rendered by no overlay: {components - used}"
+    clusters = {p.parent.name for p in (infra.k8s / "cluster").glob("*/kustomization.yaml")}
+    assert clusters == {"cert-manager"}, "render and validate the new cluster-wide kustomization"
