@@ -1,13 +1,17 @@
-"""The CI/CD workflow users run on their own forge (.github/workflows/ci.yml) parses, and runs
-the same make targets as .ci/run (plus `make images`, which builds every image), with images
+"""The CI/CD workflow users run on their own forge (.github/workflows/ci.yml) parses, is a valid
+GitHub Actions workflow (SchemaStore's schema, infra/schemas/github-workflow.json), and runs the
+same make targets as .ci/run (plus `make images`, which builds every image), with images
 published on version tags only."""
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +48,27 @@ def workflow(infra: Any) -> dict[Any, Any]:
     return loaded
 
 
+def as_written(workflow: dict[Any, Any]) -> dict[Any, Any]:
+    """The workflow with the key `on` back (PyYAML reads it as the boolean True, YAML 1.1)."""
+    out = dict(workflow)
+    if True in out:
+        out["on"] = out.pop(True)
+    return out
+
+
+def test_workflow_is_a_valid_github_actions_workflow(workflow: dict[Any, Any]) -> None:
+    schema = json.loads((ROOT / "infra" / "schemas" / "github-workflow.json").read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [
+        f"{list(e.path)}: {e.message[:200]}" for e in validator.iter_errors(as_written(workflow))
+    ]
+    assert not errors, "\n".join(errors)
+    # The schema refuses what the forge would refuse (guards the check above).
+    broken = copy.deepcopy(as_written(workflow))
+    broken["jobs"]["checks"]["timeout-minute"] = 90
+    assert not validator.is_valid(broken)
+
+
 def test_make_targets_parser() -> None:
     """Guards the comparison below against a parser that finds nothing."""
     script = (
@@ -71,8 +96,7 @@ def test_workflow_runs_the_make_targets_of_ci_run(workflow: dict[Any, Any]) -> N
 
 
 def test_workflow_triggers_permissions_and_publishing(workflow: dict[Any, Any]) -> None:
-    # PyYAML reads the key `on` as the boolean True (YAML 1.1).
-    triggers = workflow.get("on", workflow.get(True))
+    triggers = as_written(workflow)["on"]
     assert isinstance(triggers, dict)
     assert "pull_request" in triggers and "main" in triggers["push"]["branches"]
     assert triggers["push"]["tags"] == ["v*"]
