@@ -32,7 +32,7 @@ def register(sio: GatewaySocketIO, gateway: Gateway) -> None:
         # at once, so the authorized limit is checked again here.
         if len(gateway.clients) >= gateway.settings.max_connections:
             gateway.metrics.refused_handshakes.labels("full").inc()
-            raise SocketRefused("unavailable: at connection limit", {"code": "unavailable"})
+            raise SocketRefused("rate_limited: at connection limit", {"code": "rate_limited"})
         try:
             await gateway.connect(sid, environ, auth)
         except AuthRefused as exc:
