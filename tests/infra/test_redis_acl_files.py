@@ -128,7 +128,9 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
-@pytest.mark.parametrize("overlay", ["dev", "prod"])
+@pytest.mark.parametrize(
+    "overlay", ["dev", "prod", "prod-green", "prod-live-green", "prod-gateway-api", "prod-keda"]
+)
 def test_k8s_each_deployment_mounts_only_its_own_redis_password(infra: Any, overlay: str) -> None:
     seen = set()
     for name, pod in infra.pod_specs(infra.render(overlay)):
@@ -144,7 +146,10 @@ def test_k8s_each_deployment_mounts_only_its_own_redis_password(infra: Any, over
         keys = [item["key"] for v in volumes for item in v["secret"]["items"]]
         assert keys == [user], f"{name} mounts {keys} of livews-redis"
         assert path == "/run/secrets/redis/password", name
-    assert {"auth", "gateway", "marketdata"} <= seen
+    if overlay == "prod-green":  # the green gateways only
+        assert seen == {"gateway-green"}, seen
+    else:
+        assert {"auth", "gateway", "marketdata"} <= seen, seen
 
 
 def test_k8s_dev_redis_loads_the_acl_file(infra: Any) -> None:
