@@ -29,7 +29,18 @@ _SECRET_KV = re.compile(
 )
 _SECRET_KEY_NAMES = re.compile(rf"(?i)(?:{_SECRET_WORDS})|(?:^|_)pin$")
 
-_STD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# ``color_message`` is uvicorn's copy of the message with ANSI escapes: never a field.
+_STD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message", "asctime", "color_message"
+}  # fmt: skip
+
+#: What ``LIVEWS_LOG_FORMAT`` accepts.
+LOG_FORMATS = ("json", "text")
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a field or variable name says it holds a secret (token, password, pin…)."""
+    return bool(_SECRET_KEY_NAMES.search(name))
 
 
 def redact(text: str) -> str:
@@ -41,7 +52,7 @@ def redact(text: str) -> str:
 
 
 def _clean(key: str, value: Any) -> Any:
-    if _SECRET_KEY_NAMES.search(key):
+    if is_secret_name(key):
         return REDACTED
     if isinstance(value, str):
         return redact(value)

@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from livews_common.claims import DEFAULT_LEEWAY
 
 Env = Literal["dev", "prod"]
+LogFormat = Literal["json", "text"]
+
+#: What ``LIVEWS_LOG_LEVEL`` accepts (any case).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 PLACEHOLDERS = frozenset(
     {"changeme", "change-me", "change_me", "secret", "password", "placeholder", "todo",
@@ -64,13 +68,18 @@ def require_secret(name: str, value: str | None, env: Env) -> None:
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
+def _check_redis_scheme(url: str) -> None:
+    if urlsplit(url).scheme not in REDIS_SCHEMES or "://" not in url:
+        raise ConfigError(
+            f"REDIS_URL={redact_redis_url(url)!r} is not a Redis URL: it must start with "
+            "redis://, rediss:// or unix:// (e.g. redis://127.0.0.1:6379/0)"
+        )
+
+
 def redis_url_with_credentials(url: str, username: str | None, password: str | None) -> str:
     """``url`` with its user and password replaced (each only when given; percent-encoded)."""
     parts = urlsplit(url)
-    if parts.scheme not in REDIS_SCHEMES:
-        raise ConfigError(
-            f"REDIS_URL must start with redis://, rediss:// or unix:// (got {parts.scheme!r}:)"
-        )
+    _check_redis_scheme(url)
     user = username if username is not None else unquote(parts.username or "")
     secret = password if password is not None else unquote(parts.password or "")
     host = parts.hostname or ""
@@ -104,10 +113,7 @@ def resolve_redis_url(url: str, environ: dict[str, str] | None = None) -> str:
     if not env.get("REDIS_URL") and env.get("REDIS_URL_FILE"):
         url = read_secret("REDIS_URL", env) or url
     parts = urlsplit(url)
-    if parts.scheme not in REDIS_SCHEMES:
-        raise ConfigError(
-            f"REDIS_URL must start with redis://, rediss:// or unix:// (got {parts.scheme!r}:)"
-        )
+    _check_redis_scheme(url)
     username = env.get("REDIS_USERNAME") or None
     password = read_secret("REDIS_PASSWORD", env) or None
     if username and parts.username and unquote(parts.username) != username:
@@ -133,12 +139,32 @@ class BaseServiceSettings(BaseSettings):
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", alias="REDIS_URL")
     state_dir: Path = Field(default=Path("./.livews"), alias="LIVEWS_STATE_DIR")
     log_level: str = Field(default="INFO", alias="LIVEWS_LOG_LEVEL")
+    #: ``json`` (one object a line) or ``text`` (readable); unset: json in prod, text in dev.
+    log_format: LogFormat | None = Field(default=None, alias="LIVEWS_LOG_FORMAT")
     #: Clock skew forgiven when verifying access JWTs (exp, iat, nbf), in seconds.
     jwt_leeway: int = Field(default=DEFAULT_LEEWAY, ge=0, le=300, alias="LIVEWS_JWT_LEEWAY")
 
     @property
     def is_prod(self) -> bool:
         return self.livews_env == "prod"
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether logs are JSON lines (``LIVEWS_LOG_FORMAT``, else JSON exactly in prod)."""
+        return self.is_prod if self.log_format is None else self.log_format == "json"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_any_case(cls, value: object) -> object:
+        return value.strip().lower() or None if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _redis_credentials(self) -> BaseServiceSettings:

@@ -6,29 +6,31 @@ import argparse
 import sys
 
 import uvicorn
-from pydantic import ValidationError
 
 from livews_auth.app import create_app
 from livews_auth.keys import generate_private_key_pem
 from livews_auth.settings import AuthSettings
+from livews_common import cli
 from livews_common.logs import configure_logging
-from livews_common.settings import ConfigError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="livews-auth",
-        description=(
+    parser = cli.script_parser(
+        "livews-auth",
+        "livews-auth",
+        (
             "LiveWebsocket auth service: Fyers sign-in, access JWTs and their JWKS, refresh "
             "sessions, custody of the feed account's Fyers token. Configured by environment "
             "variables (docs/auth.md)."
         ),
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    parser.add_argument(
+        "--port", type=cli.port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
+    )
     parser.add_argument(
         "--generate-key",
         action="store_true",
@@ -42,18 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.generate_key:
         sys.stdout.write(generate_private_key_pem().decode())
         return
-    try:
-        settings = AuthSettings.load()
-        configure_logging("auth", json=settings.is_prod, level=settings.log_level)
-        app = create_app(settings)
-    except ConfigError as exc:
-        sys.exit(f"livews-auth: {exc}")
-    except ValidationError as exc:  # a malformed or out-of-range variable, named
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"  # never the value: a secret
-            for err in exc.errors()
-        )
-        sys.exit(f"livews-auth: bad configuration: {problems}")
+    settings = cli.load_settings("livews-auth", AuthSettings.load)
+    # Building the app also parses the signing and verification keys: check those too.
+    app = cli.load_settings("livews-auth", lambda: create_app(settings))
+    if args.check_config:
+        cli.print_settings("livews-auth", cli.settings_items(settings))
+    configure_logging("auth", json=settings.json_logs, level=settings.log_level)
     uvicorn.run(
         app,
         host=args.host,

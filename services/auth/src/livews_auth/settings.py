@@ -21,7 +21,6 @@ from livews_common.settings import (
     ConfigError,
     is_placeholder,
     read_secret,
-    require_secret,
 )
 
 #: The emulator's app credentials, used in dev when no Fyers app is configured.
@@ -89,19 +88,8 @@ class AuthSettings(BaseServiceSettings):
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the variable when this cannot run."""
-        env = self.livews_env
         if self.is_prod:
-            if not self.fyers_client_id:
-                raise ConfigError("FYERS_CLIENT_ID is not set (your Fyers app id, with -100)")
-            require_secret("FYERS_SECRET_KEY", self._plain(self.fyers_secret_key), env)
-            if not self.fyers_redirect_uri:
-                raise ConfigError(
-                    "FYERS_REDIRECT_URI is not set (https://<your host>/auth/callback, exactly "
-                    "as registered with the Fyers app)"
-                )
-            require_secret("AUTH_SIGNING_KEY", self._plain(self.signing_key), env)
-            if self.feed_account:
-                require_secret("AUTH_FEED_PIN", self._plain(self.feed_pin), env)
+            self._check_prod_secrets()
         if self.fyers_client_id and "-" not in self.fyers_client_id:
             raise ConfigError(f"FYERS_CLIENT_ID={self.fyers_client_id!r} lacks its -100 suffix")
         if self.fyers_redirect_uri:
@@ -116,6 +104,21 @@ class AuthSettings(BaseServiceSettings):
                 raise ConfigError(f"AUTH_ALLOWED_ORIGINS: {origin!r} is not scheme://host[:port]")
         _ = self.trusted_proxies  # parse now, so a typo stops the process at start
         self._check_allowed_users()
+
+    def _check_prod_secrets(self) -> None:
+        # Every missing one at once: an operator fixes them in one go, not one per restart.
+        missing = [name for name, value in (
+            ("FYERS_CLIENT_ID", self.fyers_client_id),
+            ("FYERS_SECRET_KEY", self._plain(self.fyers_secret_key)),
+            ("FYERS_REDIRECT_URI", self.fyers_redirect_uri),
+            ("AUTH_SIGNING_KEY", self._plain(self.signing_key)),
+            ("AUTH_FEED_PIN", self._plain(self.feed_pin) if self.feed_account else "n/a"),
+        ) if is_placeholder(value)]  # fmt: skip
+        if missing:
+            raise ConfigError(
+                f"LIVEWS_ENV=prod needs real values for {', '.join(missing)} (missing or a "
+                "placeholder; set each variable or <NAME>_FILE)"
+            )
 
     def _check_allowed_users(self) -> None:
         for user in self.allowed_users or ():

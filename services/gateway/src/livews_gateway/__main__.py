@@ -8,12 +8,11 @@ then the process exits 0. A second signal exits at once.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
+from livews_common import cli
 from livews_common.logs import configure_logging
-from livews_common.settings import ConfigError
 from livews_gateway.settings import GatewaySettings
 from livews_gateway.transport.versions import UnsupportedVersion, check_versions
 
@@ -23,13 +22,14 @@ DEFAULT_PORT = 8002
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="livews-gateway",
-        description="LiveWebsocket Socket.IO gateway. Configured by environment variables "
+    parser = cli.script_parser(
+        "livews-gateway",
+        "livews-gateway",
+        "LiveWebsocket Socket.IO gateway. Configured by environment variables "
         "(AUTH_JWKS_URL, REDIS_URL, GATEWAY_*); see docs/gateway.md.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    parser.add_argument("--port", type=cli.port, default=DEFAULT_PORT, help="port to listen on")
     args = parser.parse_args(argv)
     try:
         check_versions()
@@ -40,11 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     from livews_gateway.app import create_app
     from livews_gateway.transport.server import build_server, quiet_websocket_lines
 
-    try:
-        settings = GatewaySettings()
-    except (ConfigError, ValueError) as exc:
-        sys.exit(f"livews-gateway: {exc}")
-    configure_logging("gateway", json=settings.is_prod, level=settings.log_level)
+    settings = cli.load_settings("livews-gateway", GatewaySettings)
+    if args.check_config:
+        cli.print_settings("livews-gateway", cli.settings_items(settings))
+    configure_logging("gateway", json=settings.json_logs, level=settings.log_level)
     # uvicorn logs every websocket opening and closing at INFO: at thousands of clients that
     # is noise, and the metrics count them anyway.
     logging.getLogger("uvicorn.error").addFilter(quiet_websocket_lines)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 import uvicorn
-from pydantic import ValidationError
 
+from livews_common import cli
 from livews_common.logs import configure_logging
-from livews_common.settings import ConfigError
 from livews_marketdata.app import create_app, token_cipher
 from livews_marketdata.settings import MarketdataSettings
 
@@ -27,24 +25,31 @@ docs/marketdata.md."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="livews-marketdata",
-        description=DESCRIPTION,
+    parser = cli.script_parser(
+        "livews-marketdata",
+        "livews-marketdata",
+        DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    parser.add_argument(
+        "--port", type=cli.port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
+    )
     return parser.parse_args(argv)
+
+
+def _load() -> MarketdataSettings:
+    settings = MarketdataSettings()
+    settings.check()
+    token_cipher(settings)  # refuses a missing/placeholder key in prod, before serving
+    return settings
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    try:
-        settings = MarketdataSettings()
-        settings.check()
-        token_cipher(settings)  # refuses a missing/placeholder key in prod, before serving
-    except (ConfigError, ValidationError) as exc:
-        sys.exit(f"livews-marketdata: {exc}")
+    settings = cli.load_settings("livews-marketdata", _load)
+    if args.check_config:
+        cli.print_settings("livews-marketdata", cli.settings_items(settings))
     configure_logging("marketdata", json=settings.json_logs, level=settings.log_level)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     uvicorn.run(

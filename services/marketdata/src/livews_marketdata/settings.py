@@ -110,7 +110,10 @@ class MarketdataSettings(BaseServiceSettings):
 
     @property
     def json_logs(self) -> bool:
-        return self.is_prod if self.log_json is None else self.log_json
+        """``LIVEWS_LOG_FORMAT`` first; ``LIVEWS_LOG_JSON`` is its older, boolean spelling."""
+        if self.log_format is None and self.log_json is not None:
+            return self.log_json
+        return super().json_logs
 
     def access_token(self) -> str | None:
         """``FYERS_ACCESS_TOKEN`` (or ``_FILE``): an ``APPID:TOKEN`` used instead of auth's."""

@@ -18,8 +18,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livews_common import redis_acl
-from livews_common.settings import redact_redis_url
+from livews_common import cli, redis_acl
+from livews_common.settings import redact_redis_url, resolve_redis_url
+from livews_devtools.ports import busy_ports
 from livews_devtools.processes import script
 from livews_devtools.redis_server import RedisServer, role_url
 
@@ -203,15 +204,41 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The ``--*-port`` flags and the part each one is for.
+PORT_FLAGS = {"web": "web_port", "auth": "auth_port", "gateway": "gateway_port",
+              "marketdata": "marketdata_port", "emulator": "emulator_port"}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="livews-dev", description=__doc__.splitlines()[0])
-    parser.add_argument("--web-port", type=int, default=5173)
-    parser.add_argument("--auth-port", type=int, default=8001)
-    parser.add_argument("--gateway-port", type=int, default=8002)
-    parser.add_argument("--marketdata-port", type=int, default=8003)
-    parser.add_argument("--emulator-port", type=int, default=8090)
+    parser = cli.script_parser("livews-dev", "livews-devtools", __doc__.splitlines()[0])
+    parser.add_argument("--web-port", type=cli.port, default=5173)
+    parser.add_argument("--auth-port", type=cli.port, default=8001)
+    parser.add_argument("--gateway-port", type=cli.port, default=8002)
+    parser.add_argument("--marketdata-port", type=cli.port, default=8003)
+    parser.add_argument("--emulator-port", type=cli.port, default=8090)
     parser.add_argument("--redis-port", type=int, default=0, help="embedded Redis port (0: any)")
     args = parser.parse_args(argv)
+    if not 0 <= args.redis_port <= 65535:
+        parser.error(f"argument --redis-port: {args.redis_port} is out of range (0-65535)")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if redis_url:
+        cli.load_settings("livews-dev", lambda: resolve_redis_url(redis_url))
+    ports = {name: getattr(args, flag) for name, flag in PORT_FLAGS.items()}
+    if os.environ.get("FYERS_CLIENT_ID"):
+        ports.pop("emulator")  # a real Fyers app: no emulator to start
+    if args.redis_port:
+        ports["redis"] = args.redis_port
+    if args.check_config:
+        items: list[tuple[str, object]] = [(f"--{n}-port", p) for n, p in ports.items()]
+        state = os.environ.get("LIVEWS_STATE_DIR", str(ROOT / ".livews"))
+        items += [("REDIS_URL", redis_url or "(embedded redis-server)"),
+                  ("LIVEWS_STATE_DIR", state)]  # fmt: skip
+        cli.print_settings("livews-dev", items)
+    # Checked before anything starts: a half-started fleet on a busy port helps nobody.
+    busy = busy_ports(ports)
+    if busy:
+        cli.fail("livews-dev", f"port in use: {', '.join(busy)}; stop what listens there "
+                 "or pick another with --<part>-port")  # fmt: skip
     if args.redis_port == 0:
         args.redis_port = None
     sys.exit(asyncio.run(run(args)))

@@ -8,6 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from livews_common.logs import LOG_FORMATS
+from livews_common.settings import LOG_LEVELS
+from livews_common.settings import ConfigError as CommonConfigError
+
 DEV_CLIENT_ID = "DEVAPP0001-100"
 DEV_SECRET_KEY = "devsecret"
 DEV_PIN = "1234"
@@ -15,8 +19,15 @@ DEV_PIN = "1234"
 _PLACEHOLDERS = frozenset({"", "changeme", "change-me", "secret", "placeholder", DEV_SECRET_KEY})
 
 
-class ConfigError(RuntimeError):
+class ConfigError(CommonConfigError):
     """A setting that cannot work; the message names the variable."""
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, accepted: tuple[str, ...]) -> str:
+    raw = (env.get(name) or default).strip()
+    if raw.lower() not in {a.lower() for a in accepted}:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(accepted)}")
+    return raw.lower()
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -78,6 +89,27 @@ class Settings:
     symbol_limit: int = 5000  # topics per data socket; beyond it: custom message 51001
     send_queue: int = 512  # data frames queued per socket before new ones are dropped
     log_level: str = "info"
+    env: str = "dev"  # LIVEWS_ENV
+    log_format: str | None = None  # LIVEWS_LOG_FORMAT; None: json in prod, text in dev
+
+    @property
+    def json_logs(self) -> bool:
+        return self.env == "prod" if self.log_format is None else self.log_format == "json"
+
+    def items(self) -> list[tuple[str, object]]:
+        """``(VARIABLE, value)`` pairs for ``--check-config``."""
+        return [
+            ("FYERS_CLIENT_ID", self.client_id), ("FYERS_SECRET_KEY", self.secret_key),
+            ("FYERS_REDIRECT_URI", self.redirect_uri), ("FYERS_PIN", self.pin),
+            ("EMULATOR_SIGNING_KEY", self.signing_key or None), ("EMULATOR_SEED", self.seed),
+            ("EMULATOR_TICKS_PER_SECOND", self.ticks_per_second),
+            ("EMULATOR_BATCH_MS", self.batch_interval * 1000),
+            ("EMULATOR_ACCESS_TTL", self.access_ttl), ("EMULATOR_REFRESH_TTL", self.refresh_ttl),
+            ("EMULATOR_AUTH_CODE_TTL", self.auth_code_ttl), ("EMULATOR_ACK_COUNT", self.ack_count),
+            ("EMULATOR_SYMBOL_LIMIT", self.symbol_limit),
+            ("EMULATOR_SEND_QUEUE", self.send_queue), ("EMULATOR_LOG_LEVEL", self.log_level),
+            ("LIVEWS_ENV", self.env), ("LIVEWS_LOG_FORMAT", self.log_format),
+        ]  # fmt: skip
 
     @property
     def app_id(self) -> str:
@@ -119,9 +151,11 @@ class Settings:
             ack_count=_int(env, "EMULATOR_ACK_COUNT", 50),
             symbol_limit=_int(env, "EMULATOR_SYMBOL_LIMIT", 5000, minimum=1),
             send_queue=_int(env, "EMULATOR_SEND_QUEUE", 512, minimum=1),
-            log_level=(env.get("EMULATOR_LOG_LEVEL") or "info").lower(),
+            log_level=_choice(env, "EMULATOR_LOG_LEVEL", "info", LOG_LEVELS),
+            env=_choice(env, "LIVEWS_ENV", "dev", ("dev", "prod")),
+            log_format=_choice(env, "LIVEWS_LOG_FORMAT", "", ("", *LOG_FORMATS)) or None,
         )
-        if env.get("LIVEWS_ENV", "dev") == "prod" and settings.secret_key in _PLACEHOLDERS:
+        if settings.env == "prod" and settings.secret_key in _PLACEHOLDERS:
             raise ConfigError(
                 "FYERS_SECRET_KEY is missing or a placeholder; LIVEWS_ENV=prod refuses to start"
             )
