@@ -62,3 +62,13 @@ def test_token_cipher_round_trip_and_dev_key_is_persisted(tmp_path: Path) -> Non
     assert load_token_cipher("dev", tmp_path).open(sealed) == feed
     with pytest.raises(ValueError, match="token key"):
         load_token_cipher("dev", tmp_path / "other").open(sealed)
+
+
+def test_no_ansi_colour_field_in_any_format() -> None:
+    # uvicorn passes a copy of its message with ANSI escapes as extra={"color_message": …}.
+    record = logging.makeLogRecord(
+        {"msg": "Started server process", "color_message": "\x1b[36mStarted\x1b[0m", "port": 1}
+    )
+    line = JsonFormatter("auth").format(record)
+    assert "color_message" not in line and "\\u001b" not in line and '"port":1' in line
+    assert "color_message" not in DevFormatter().format(record)

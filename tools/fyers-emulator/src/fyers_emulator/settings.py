@@ -153,7 +153,9 @@ class Settings:
             send_queue=_int(env, "EMULATOR_SEND_QUEUE", 512, minimum=1),
             log_level=_choice(env, "EMULATOR_LOG_LEVEL", "info", LOG_LEVELS),
             env=_choice(env, "LIVEWS_ENV", "dev", ("dev", "prod")),
-            log_format=_choice(env, "LIVEWS_LOG_FORMAT", "", ("", *LOG_FORMATS)) or None,
+            log_format=_choice(env, "LIVEWS_LOG_FORMAT", "json", LOG_FORMATS)
+            if (env.get("LIVEWS_LOG_FORMAT") or "").strip()
+            else None,
         )
         if settings.env == "prod" and settings.secret_key in _PLACEHOLDERS:
             raise ConfigError(
