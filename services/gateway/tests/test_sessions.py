@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import socketio
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from livews_devtools.fleet_gateway import (
@@ -22,6 +23,7 @@ from livews_devtools.fleet_gateway import (
 )
 
 SBIN = "NSE:SBIN-EQ"
+SERVER_DISCONNECT = socketio.AsyncClient.reason.SERVER_DISCONNECT
 
 
 def _b64(data: bytes) -> str:
@@ -96,7 +98,8 @@ async def test_expiry_warns_then_disconnects(
     bye = await client.wait_event("bye", timeout=6)
     assert bye["code"] == "token_expired" and bye["reconnect"] is False
     assert time.time() >= exp - 0.05
-    await client.wait_event("disconnect")
+    # A Socket.IO disconnect: python-socketio (and socket.io-client) stay away after it.
+    assert await client.wait_event("disconnect") == SERVER_DISCONNECT
     assert client.names().index("bye") < client.names().index("disconnect")
 
 
@@ -142,7 +145,7 @@ async def test_revoked_session_is_disconnected_and_refused(
     for client in (a1, a2):
         bye = await client.wait_event("bye")
         assert bye["code"] == "session_revoked" and bye["reconnect"] is False
-        await client.wait_event("disconnect")
+        assert await client.wait_event("disconnect") == SERVER_DISCONNECT
     assert b.sio.connected and b.of("bye") == []
     error = await probes().refused(gateway.url, token_mint.mint(sid="session-a"))
     assert error["data"] == {"code": "unauthorized"}
@@ -166,7 +169,9 @@ async def test_sigterm_drains_with_bye_spread_over_the_drain_window(
     for client in clients:
         bye = await client.wait_event("bye", timeout=10)
         assert bye == {"code": "server_shutdown", "message": bye["message"], "reconnect": True}
-        await client.wait_event("disconnect")
+        # Not a Socket.IO disconnect: the transport ended, so a client reconnects by itself.
+        reason = await client.wait_event("disconnect")
+        assert reason != SERVER_DISCONNECT, reason
     arrivals = sorted(client.time_of("bye") - started for client in clients)
     assert arrivals[-1] < 2.0 + 1.0, f"not within the drain window: {arrivals}"
     assert arrivals[-1] - arrivals[0] > 0.3, f"not spread: {arrivals}"

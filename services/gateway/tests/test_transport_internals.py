@@ -49,6 +49,7 @@ METHODS: list[tuple[str, Any, str, list[str]]] = [
     # transport/engine.py
     ("python-engineio", engineio.AsyncServer, "send_packet", ["sid", "pkt"]),
     ("python-engineio", engineio.AsyncServer, "disconnect", ["sid"]),
+    ("python-engineio", eio_socket.AsyncSocket, "close", ["wait", "abort", "reason"]),
     ("python-socketio", socketio.AsyncServer, "_engineio_server_class", []),
     ("python-socketio", socketio.AsyncServer, "_handle_eio_connect", ["eio_sid", "environ"]),
     ("python-socketio", socketio.AsyncServer, "_handle_eio_message", ["eio_sid", "data"]),
@@ -138,6 +139,10 @@ def test_engineio_socket_and_packet_internals() -> None:
     for attribute in ("self.queue", "self.closed", "self.closing"):
         assert attribute in init, f"{_where('python-engineio')}: socket has no {attribute}"
     assert callable(getattr(eio_socket.AsyncSocket, "close", None))
+    # hang_up (engine.py) ends a socket's queue with None: its writer/poll then stop.
+    poll = inspect.getsource(eio_socket.AsyncSocket.poll)
+    assert "[None]" in poll, f"{_where('python-engineio')}: poll() no longer stops on None"
+    assert engineio.AsyncServer.reason.SERVER_DISCONNECT, f"{_where('python-engineio')}: reason"
     pkt = eio_packet.Packet(eio_packet.MESSAGE, "2[]")
     assert eio_packet.MESSAGE == 4 and pkt.binary is False and pkt.encode() == "42[]", (
         f"{_where('python-engineio')}: Packet(MESSAGE, text) no longer encodes as '4' + text"

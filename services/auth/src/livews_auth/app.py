@@ -24,7 +24,9 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livews_auth import oauth
 from livews_auth.api import COOKIE_PATH, REFRESH_COOKIE, router
+from livews_auth.clients import ClientRegistry
 from livews_auth.errors import AuthError, Unavailable
 from livews_auth.feed import FeedCustodian
 from livews_auth.keys import KeyRing, load_keyring
@@ -54,6 +56,7 @@ def create_app(settings: AuthSettings, *, metrics: AuthMetrics | None = None) ->
         state_dir=settings.state_dir,
     )
     cipher = load_token_cipher(settings.livews_env, settings.state_dir)
+    clients = ClientRegistry(settings.clients_file)  # a bad file stops the start, named
     metrics = metrics or AuthMetrics()
 
     @contextlib.asynccontextmanager
@@ -68,7 +71,7 @@ def create_app(settings: AuthSettings, *, metrics: AuthMetrics | None = None) ->
                 timeout=timeout, follow_redirects=False, headers={"User-Agent": "livews-auth"}
             ) as http,
         ):  # fmt: skip
-            runtime = _build(settings, keys, cipher, metrics, redis, http)
+            runtime = _build(settings, keys, cipher, metrics, redis, http, clients)
             app.state.runtime = runtime
             custody = asyncio.create_task(runtime.feed.run(), name="feed-custody")
             log.info(
@@ -90,6 +93,7 @@ def create_app(settings: AuthSettings, *, metrics: AuthMetrics | None = None) ->
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(oauth.router)
     _install_error_handlers(app)
     app.add_middleware(AccessLog)
     return app
@@ -102,6 +106,7 @@ def _build(
     metrics: AuthMetrics,
     redis: aioredis.Redis,
     http: httpx.AsyncClient,
+    clients: ClientRegistry,
 ) -> Runtime:
     fyers = FyersClient(
         http,
@@ -133,11 +138,17 @@ def _build(
         feed=FeedCustodian(redis, fyers, users, cipher, settings=settings, metrics=metrics),
         limiter=RateLimiter(
             redis,
-            limits={"login": settings.rate_login, "token": settings.rate_token},
+            limits={
+                "login": settings.rate_login,
+                "token": settings.rate_token,
+                oauth.FAILURES_BUCKET: settings.rate_client_failures,
+            },
             window=settings.rate_window,
             on_limited=lambda bucket: metrics.rate_limited.labels(bucket).inc(),
         ),
         proxies=ProxyPolicy(settings.trusted_proxies),
+        clients=clients,
+        client_ttl=settings.client_token_ttl,
     )
 
 

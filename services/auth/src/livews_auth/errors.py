@@ -120,3 +120,35 @@ class Unavailable(AuthError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "2"}
+
+
+class InvalidRequest(AuthError):
+    """An OAuth2 token request that is malformed (RFC 6749 §5.2 ``invalid_request``)."""
+
+    code = "invalid_request"
+    default_message = "malformed token request"
+
+
+class InvalidClient(AuthError):
+    """Unknown service client or wrong secret (RFC 6749 §5.2 ``invalid_client``)."""
+
+    code = "invalid_client"
+    status = 401
+    default_message = "client authentication failed"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="livews"'}
+
+
+class InvalidScope(AuthError):
+    """A scope the client is not allowed (RFC 6749 §5.2 ``invalid_scope``)."""
+
+    code = "invalid_scope"
+    default_message = "scope not allowed for this client"
+
+
+class UnsupportedGrantType(AuthError):
+    """A ``grant_type`` other than ``client_credentials`` at ``/auth/oauth/token``."""
+
+    code = "unsupported_grant_type"
+    default_message = "only grant_type=client_credentials is supported here"

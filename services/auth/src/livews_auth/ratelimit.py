@@ -42,7 +42,25 @@ class RateLimiter:
         self._limits = dict(limits)
         self._window_ms = window * 1000
         self._on_limited = on_limited
+        self._redis = redis
         self._hit: Any = redis.register_script(_HIT)
+
+    async def check(self, bucket: str, client: str) -> None:
+        """Raise RateLimited if ``client`` already used up ``bucket`` (counts nothing).
+
+        For buckets that count failures only (``hit`` after each failure): a client past
+        the limit is refused before it gets another try.
+        """
+        limit = self._limits.get(bucket, 0)
+        if limit <= 0:
+            return
+        key = keyspace.rate_key(bucket, client)
+        count = await self._redis.get(key)
+        if count is not None and int(count) >= limit:
+            left_ms = int(await self._redis.pttl(key))
+            if self._on_limited is not None:
+                self._on_limited(bucket)
+            raise RateLimited(math.ceil(max(left_ms, 1000) / 1000))
 
     async def hit(self, bucket: str, client: str) -> None:
         limit = self._limits.get(bucket, 0)

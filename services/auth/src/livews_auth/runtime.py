@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from livews_auth.clients import ClientRegistry
 from livews_auth.feed import FeedCustodian
 from livews_auth.keys import KeyRing
 from livews_auth.logins import LoginStore
@@ -35,3 +36,6 @@ class Runtime:
     feed: FeedCustodian
     limiter: RateLimiter
     proxies: ProxyPolicy
+    #: Service clients of the client-credentials grant, and their tokens' lifetime (s).
+    clients: ClientRegistry
+    client_ttl: int

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import cached_property
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -76,6 +77,10 @@ class AuthSettings(BaseServiceSettings):
     rate_token: int = Field(default=120, ge=0, alias="AUTH_RATE_TOKEN")
     rate_window: int = Field(default=60, ge=1, alias="AUTH_RATE_WINDOW")
     ready_requires_feed: bool = Field(default=False, alias="AUTH_READY_REQUIRES_FEED")
+    # Service clients (POST /auth/oauth/token; docs/auth.md "Service clients").
+    clients_file: Path | None = Field(default=None, alias="AUTH_CLIENTS_FILE")
+    client_token_ttl: int = Field(default=600, ge=1, le=86_400, alias="AUTH_CLIENT_TOKEN_TTL")
+    rate_client_failures: int = Field(default=10, ge=0, alias="AUTH_RATE_CLIENT_FAILURES")
 
     @classmethod
     def load(cls) -> AuthSettings:

@@ -50,18 +50,29 @@ class TokenIssuer:
         return self._ttl
 
     def issue(
-        self, *, sub: str, sid: str, name: str | None = None, not_after: int | None = None
+        self,
+        *,
+        sub: str,
+        sid: str,
+        name: str | None = None,
+        not_after: int | None = None,
+        scope: str = SCOPE_MARKET_DATA,
+        ttl: int | None = None,
     ) -> IssuedToken:
-        """A signed token; ``not_after`` (epoch s, the session's end) caps its ``exp``."""
+        """A signed token; ``not_after`` (epoch s, the session's end) caps its ``exp``.
+
+        ``ttl`` replaces the issuer's lifetime (service tokens have their own).
+        """
         now = int(self._clock())
-        ttl = self._ttl if not_after is None else max(1, min(self._ttl, not_after - now))
+        ttl = self._ttl if ttl is None else ttl
+        ttl = ttl if not_after is None else max(1, min(ttl, not_after - now))
         jti = uuid.uuid4().hex
         claims: dict[str, object] = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": sub,
             "sid": sid,
-            "scope": SCOPE_MARKET_DATA,
+            "scope": scope,
             "iat": now,
             "exp": now + ttl,
             "jti": jti,

@@ -2,10 +2,16 @@
 
 :class:`ExpiryWatch` sends ``auth:expiring`` shortly before a client's token expires and
 hands the client to the disconnector when it has. :class:`Disconnector` performs every
-server-initiated disconnect the same way: ``bye`` (code, message, reconnect), then the
-Socket.IO disconnect, then — if the client has not closed its connection after a grace
-period — an abort of the TCP connection, so a client that stopped reading cannot keep
-its buffers alive.
+server-initiated disconnect the same way: ``bye`` (code, message, reconnect), then the close,
+then — if the client has not closed its connection after a grace period — an abort of the
+TCP connection, so a client that stopped reading cannot keep its buffers alive.
+
+The close depends on the ``bye``'s ``reconnect`` (CONTRACT §3, "Reconnecting"): for
+``reconnect: false`` (token_expired, session_revoked) it is a Socket.IO disconnect, after
+which socket.io-client and python-socketio stay away; for ``reconnect: true``
+(server_shutdown, slow_consumer, rate_limited) the connection is ended with no Socket.IO or
+Engine.IO close packet (a websocket close frame: 1012 for server_shutdown, 1008 otherwise),
+which those clients treat as a lost connection and reconnect after, with their own backoff.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from livews_common.codes import ByeCode
 from livews_gateway.clients import Client
 from livews_gateway.frames import AUTH_EXPIRING, BYE, event_frame
 from livews_gateway.metrics import GatewayMetrics
+from livews_gateway.transport.wsprotocol import CLOSE_POLICY, CLOSE_RESTART
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +111,7 @@ class Disconnector:
         self._sio = sio
         self._metrics = metrics
         self._grace = grace
-        self._queue: deque[Client] = deque()
+        self._queue: deque[tuple[Client, ByeCode]] = deque()
         self._aborts: deque[tuple[float, Client]] = deque()
         self._wake = asyncio.Event()
 
@@ -122,7 +129,7 @@ class Disconnector:
         if code is ByeCode.SLOW_CONSUMER:
             self._metrics.slow_consumers.inc()
         log.debug("disconnecting client", extra={"sid": client.sid, "code": str(code)})
-        self._queue.append(client)
+        self._queue.append((client, code))
         self._wake.set()
 
     def reap(self, client: Client) -> None:
@@ -144,8 +151,11 @@ class Disconnector:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
             while self._queue:
-                client = self._queue.popleft()
+                client, code = self._queue.popleft()
                 try:
+                    if code.reconnect:  # closed first: the DISCONNECT below is not sent
+                        close = CLOSE_RESTART if code is ByeCode.SERVER_SHUTDOWN else CLOSE_POLICY
+                        await self._sio.hang_up(client.eio_sid, close, str(code))
                     await self._sio.disconnect(client.sid)  # the disconnect handler reaps it
                 except Exception:  # one client's teardown must not stop the others'
                     log.exception("disconnect failed", extra={"sid": client.sid})

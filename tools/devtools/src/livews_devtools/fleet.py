@@ -516,8 +516,9 @@ class Fleet:
 class FleetClient(RecordingClient):
     """A :class:`RecordingClient` that also rejoins after ``bye`` with ``reconnect: true``.
 
-    That is what the contract asks of clients (and what the web app does): python-socketio
-    reconnects by itself after a lost connection, but not after a server-side disconnect.
+    The gateway ends ``reconnect: true`` connections so that python-socketio reconnects by
+    itself (CONTRACT §3 "Reconnecting"); this rejoin only covers a server that sent a
+    Socket.IO disconnect anyway (python-socketio does not reconnect after one).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -532,8 +533,9 @@ class FleetClient(RecordingClient):
 
     async def _on_disconnect(self, *args: Any) -> None:
         await super()._on_disconnect(*args)
-        if self._rejoin and not self._closing:
-            self._rejoin = False
+        server_ended = bool(args) and args[-1] == socketio.AsyncClient.reason.SERVER_DISCONNECT
+        rejoin, self._rejoin = self._rejoin, False
+        if rejoin and server_ended and not self._closing:
             task = asyncio.create_task(self._reconnect())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -146,6 +146,30 @@ class GatewaySocketIO(socketio.AsyncServer):  # type: ignore[misc]
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    async def hang_up(self, eio_sid: str, code: int, reason: str) -> None:
+        """End ``eio_sid``'s connection with no Engine.IO/Socket.IO close packet.
+
+        Clients (socket.io-client, python-socketio) reconnect by themselves after a
+        connection that ended like this; after a Socket.IO DISCONNECT or an Engine.IO CLOSE
+        they do not. Websocket: a close frame at the protocol, after which nothing more is
+        written to it — a ``disconnect(sid)`` that follows only does the server-side
+        bookkeeping, its DISCONNECT packet is dropped. Otherwise (long-polling, or a
+        websocket upgraded from polling): python-engineio's socket is closed without its
+        CLOSE packet (python-socketio's disconnect handlers run now) and its queue ended
+        after what it holds (an upgraded websocket is then closed by python-engineio's
+        writer; a poller's next request finds no session).
+        """
+        conn = self.connection(eio_sid)
+        if conn is not None:
+            conn.hang_up(code, reason)
+            return
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None:
+            return
+        await socket.close(wait=False, abort=True, reason=self.eio.reason.SERVER_DISCONNECT)
+        socket.queue.put_nowait(None)
+        self.eio.sockets.pop(eio_sid, None)
+
     async def _disconnect_later(self, eio_sid: str, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)

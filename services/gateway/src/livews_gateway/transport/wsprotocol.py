@@ -52,9 +52,11 @@ OUTLET_EXTENSION = "livews.outlet"
 CLOSE_GRACE = 2.0
 #: Seconds between ``bye`` rate_limited and the transport's own close of that connection.
 CUT_OFF_GRACE = 1.0
-#: Close codes (RFC 6455): unsupported data (binary), policy violation (budget, admission).
+#: Close codes (RFC 6455): unsupported data (binary), policy violation (budget, admission),
+#: service restart (a draining gateway's goodbye).
 CLOSE_UNSUPPORTED = 1003
 CLOSE_POLICY = 1008
+CLOSE_RESTART = 1012
 
 
 def _is_binary_text(head: bytes) -> bool:
@@ -171,11 +173,26 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         """Close the connection from the transport: close frame now, abort after a grace."""
         if self.refused is not None or self.transport is None:
             return
-        self.refused = why
-        self.frames = []
         report = type(self).on_refused
         if report is not None:
             report(why)
+        self._close(code, reason, why)
+
+    def hang_up(self, code: int, reason: str) -> None:
+        """Close the connection like :meth:`refuse`, but as a goodbye, not a refusal.
+
+        The websocket ends with a close frame and no Engine.IO or Socket.IO close packet, so
+        an unmodified client takes it for a lost connection and reconnects by itself (the
+        ``bye`` sent just before told it so). Not counted as an inbound refusal.
+        """
+        if self.refused is not None or self.transport is None:
+            return
+        self._close(code, reason, "bye")
+
+    def _close(self, code: int, reason: str, why: str) -> None:
+        assert self.transport is not None
+        self.refused = why
+        self.frames = []
         if self.transport.is_closing():
             return
         if not self.close_sent and self.conn.state is State.OPEN:
