@@ -31,6 +31,7 @@ LINK = re.compile(r"\[[^\]]*\]\((?:docs/)?CONTRACT\.md(?:#[^)]*)?\)|\"CONTRACT Â
 
 def _files() -> Iterator[Path]:
     yield ROOT / "README.md"
+    yield ROOT / "CHANGELOG.md"
     for top in SOURCE_DIRS:
         for path in sorted((ROOT / top).rglob("*")):
             if path.suffix in SUFFIXES and path.is_file() and not SKIP_PARTS & set(path.parts):
