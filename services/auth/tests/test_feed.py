@@ -79,7 +79,7 @@ def test_first_sign_in_becomes_the_feed_account(
     waiting = wait_for(feed.state, what="the initial feed state")
     assert not waiting.ok and waiting.action and "/auth/login" in waiting.action
     ready = httpx.get(f"{auth_service.url}/readyz")
-    assert ready.status_code == 200 and ready.json()["feed"]["ok"] is False
+    assert ready.status_code == 200 and ready.json()["checks"]["feed"]["ok"] is False
 
     pubsub = store.pubsub()
     pubsub.subscribe(names.FEED_TOKEN_CHANGED)
@@ -108,7 +108,7 @@ def test_first_sign_in_becomes_the_feed_account(
     with signed_in(auth_service.url, "XB00002"):
         pass
     assert feed.token() == token, "a later user does not take over the feed"
-    assert httpx.get(f"{auth_service.url}/readyz").json()["feed"]["ok"] is True
+    assert httpx.get(f"{auth_service.url}/readyz").json()["checks"]["feed"]["ok"] is True
     assert feed.metric("livews_auth_feed_ok") == 1.0
     ttl = feed.metric("livews_auth_feed_token_ttl_seconds")
     assert ttl is not None and ttl > 3600
@@ -174,7 +174,7 @@ def test_a_wrong_pin_is_reported_with_what_to_do(
     assert state.action and "AUTH_FEED_PIN" in state.action
     ready = httpx.get(f"{auth.url}/readyz")
     assert ready.status_code == 503
-    assert "PIN" in ready.json()["reason"] and "AUTH_FEED_PIN" in ready.json()["action"]
+    assert "PIN" in ready.json()["reason"] and "AUTH_FEED_PIN" in ready.json()["checks"]["feed"]["action"]
     assert feed.metric("livews_auth_feed_ok") == 0.0
     assert feed.metric('livews_auth_feed_renewals_total{result="refused"}') == 1.0
     log = wait_for(
@@ -198,7 +198,7 @@ def test_refused_renewal_is_retried_and_recovers(
     assert failed.reason and "refused" in failed.reason
     assert failed.action and "/auth/login" in failed.action
     readyz = httpx.get(f"{auth.url}/readyz").json()
-    assert readyz["feed"]["ok"] is False and readyz["reason"].startswith("feed token:")
+    assert readyz["checks"]["feed"]["ok"] is False and readyz["reason"].startswith("feed token:")
 
     emulator.admin("refuse-auth", on=False)
     new = wait_for(lambda: feed.changed_from(old), what="recovery after refuse-auth ends")

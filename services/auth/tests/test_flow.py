@@ -304,7 +304,7 @@ def test_health_ready_metrics_docs(auth_service: AuthService) -> None:
     base = auth_service.url
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{base}/readyz")
-    assert ready.status_code == 200 and ready.json()["redis"] == "ok"
+    assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok"
     metrics = httpx.get(f"{base}/metrics").text
     for name in ("livews_auth_logins_total", "livews_auth_tokens_issued_total",
                  "livews_auth_fyers_request_seconds", "livews_auth_feed_ok",

@@ -19,7 +19,8 @@ def test_redis_unreachable_is_503_with_a_reason(
     with httpx.Client(base_url=auth.url, timeout=15) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503
-        assert ready.json()["ready"] is False and "redis" in ready.json()["reason"]
+        assert ready.json()["status"] == "not_ready" and "redis" in ready.json()["reason"]
+        assert ready.json()["checks"] == {"redis": "down"}
         for response in (
             client.get("/auth/login"),
             client.get("/auth/callback", params={"state": "x" * 43, "auth_code": "c"}),

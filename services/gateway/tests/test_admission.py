@@ -40,6 +40,9 @@ async def test_connection_limit_refuses_handshakes_and_turns_unready(
     async with httpx.AsyncClient(base_url=gw.url) as http:
         ready = await http.get("/readyz")
         assert ready.status_code == 503 and ready.json()["reason"] == "at connection limit"
+        body = ready.json()
+        assert body["status"] == "not_ready" and body["checks"]["connections"] == 2
+        assert body["checks"]["max_connections"] == 2 and body["checks"]["redis"] == "ok"
     assert gw.metric("livews_gateway_refused_handshakes_total", reason="full") >= 1
 
 

@@ -26,10 +26,10 @@ def test_kill_9_the_leader_and_ticks_resume_from_the_standby_within_5s(
     spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator, watch: WatchFactory
 ) -> None:
     a = start_marketdata(spawn, tmp_path, redis_url, emulator, name="md-a")
-    assert a.wait_ready()["role"] == "leader"
+    assert a.wait_ready()["checks"]["role"] == "leader"
     b = start_marketdata(spawn, tmp_path, redis_url, emulator, name="md-b")
     ready = b.wait_ready()
-    assert ready["role"] == "standby" and _leader(redis_url) == "md-a"
+    assert ready["checks"]["role"] == "standby" and _leader(redis_url) == "md-a"
     feed = watch("md:tick:*")
     feed.until(lambda w: WATCHLIST <= w.symbols_seen(), 25, "every watchlist symbol")
     assert b.metric("livews_marketdata_leader") == 0
@@ -50,7 +50,7 @@ def test_kill_9_the_leader_and_ticks_resume_from_the_standby_within_5s(
     after = [doc for _, _, doc in feed.messages if doc["ingest_ts"] > killed * 1000]
     assert_seq_increasing(after, floor=before)  # seq continues from md:last, never back
     assert_seq_increasing(feed.ticks())
-    assert b.wait_ready()["role"] == "leader"
+    assert b.wait_ready()["checks"]["role"] == "leader"
     assert b.metric("livews_marketdata_leader") == 1
     assert b.metric("livews_marketdata_leader_epoch") == 2
     wait_for(lambda: (status(redis_url) or {}).get("upstream") == "up", 10, "status up")
@@ -62,7 +62,7 @@ def test_graceful_stop_hands_over_at_once(
     a = start_marketdata(spawn, tmp_path, redis_url, emulator, name="md-a")
     a.wait_ready()
     b = start_marketdata(spawn, tmp_path, redis_url, emulator, name="md-b")
-    assert b.wait_ready()["role"] == "standby"
+    assert b.wait_ready()["checks"]["role"] == "standby"
     feed = watch("md:tick:*")
     feed.until(lambda w: WATCHLIST <= w.symbols_seen(), 25, "every watchlist symbol")
     before = newest_seqs(feed.ticks())

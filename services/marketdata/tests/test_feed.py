@@ -62,7 +62,9 @@ def test_health_readiness_and_metrics(marketdata: Marketdata, watch: WatchFactor
     feed.until(lambda w: len(w.ticks()) >= 20, 25, "20 ticks")
     assert marketdata.get("/healthz").json() == {"status": "ok"}
     ready = marketdata.wait_ready()
-    assert ready["role"] == "leader" and ready["upstream"] == "up"
+    assert ready["status"] == "ready" and ready["reason"] == "leader: upstream up"
+    assert ready["checks"]["role"] == "leader" and ready["checks"]["upstream"] == "up"
+    assert ready["checks"]["redis"] == "ok"
     text = marketdata.metrics()
     for name in (
         "livews_marketdata_ticks_in_total", "livews_marketdata_ticks_out_total",

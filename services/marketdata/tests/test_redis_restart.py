@@ -71,9 +71,9 @@ def test_with_a_standby_the_leader_keeps_its_lease_across_a_restart(
 ) -> None:
     url = own_redis.url
     a = start_marketdata(spawn, tmp_path, url, emulator, name="md-a")
-    assert a.wait_ready()["role"] == "leader"
+    assert a.wait_ready()["checks"]["role"] == "leader"
     b = start_marketdata(spawn, tmp_path, url, emulator, name="md-b")
-    assert b.wait_ready()["role"] == "standby"
+    assert b.wait_ready()["checks"]["role"] == "standby"
     wait_for(lambda: WATCHLIST <= set(last_ticks(url)), 25, "md:last filled")
     before = {s: t["seq"] for s, t in last_ticks(url).items()}
     own_redis.stop()
@@ -90,4 +90,4 @@ def test_with_a_standby_the_leader_keeps_its_lease_across_a_restart(
         assert client.get(names.LEADER_LEASE) == b"md-a"  # the standby left it to md-a
     finally:
         client.close()
-    assert b.wait_ready()["role"] == "standby"
+    assert b.wait_ready()["checks"]["role"] == "standby"

@@ -36,7 +36,7 @@ def test_record_then_replay_continues_seq(
         MARKETDATA_SOURCE="replay", MARKETDATA_REPLAY_PATH=str(recording),
         MARKETDATA_REPLAY_SPEED="4", MARKETDATA_REPLAY_LOOP="false",
     )  # fmt: skip
-    assert replayer.wait_ready()["role"] == "leader"
+    assert replayer.wait_ready()["checks"]["role"] == "leader"
 
     def fresh() -> list[dict[str, object]]:  # not what the recorder published before
         return [t for t in feed.ticks() if t["ingest_ts"] >= started * 1000]

@@ -229,7 +229,9 @@ def test_index_map_health_ready_metrics(emu: Emu) -> None:
     assert index_map["NSE:NIFTY50-INDEX"] == "Nifty 50"
     assert index_map["NSE:NIFTYBANK-INDEX"] == "Nifty Bank"
     assert httpx.get(f"{emu.url}/healthz", timeout=5).json() == {"status": "ok"}
-    assert httpx.get(f"{emu.url}/readyz", timeout=5).status_code == 200
+    ready = httpx.get(f"{emu.url}/readyz", timeout=5)
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "reason": None, "checks": {"feed": "running"}}
     text = httpx.get(f"{emu.url}/metrics", timeout=5).text
     assert "fyers_emulator_ticks_total" in text and "fyers_emulator_data_sockets" in text
 

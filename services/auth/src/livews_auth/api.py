@@ -31,6 +31,7 @@ from livews_auth.logins import safe_next, valid_nonce
 from livews_auth.runtime import Runtime
 from livews_auth.upstream.fyers import FyersRefused, FyersUnavailable, token_expiry
 from livews_auth.users import FyersCredentials, User
+from livews_common.health import readiness
 from livews_common.jwks import TokenError
 from livews_common.metrics import METRICS_CONTENT_TYPE, render
 from livews_common.models import to_builtins
@@ -292,17 +293,21 @@ async def readyz(rt: RuntimeDep) -> Response:
         await rt.redis.ping()
         state = await rt.feed.state()
     except RedisError as exc:
-        down = {"ready": False, "reason": f"redis unreachable ({type(exc).__name__})"}
-        return JSONResponse(down, status_code=503)
+        body, status = readiness(
+            False, f"redis unreachable ({type(exc).__name__})", {"redis": "down"}
+        )
+        return JSONResponse(body, status_code=status)
     feed = to_builtins(state) if state is not None else None
     feed_ok = bool(state and state.ok)
     ready = feed_ok or not rt.settings.ready_requires_feed
-    body: dict[str, Any] = {"ready": ready, "redis": "ok", "feed": feed}
+    reason = None
     if not feed_ok:
-        reason = state.reason if state and state.reason else "feed token state unknown"
-        body["reason"] = f"feed token: {reason}"
-        body["action"] = state.action if state else None
-    return JSONResponse(body, status_code=200 if ready else 503)
+        why = state.reason if state and state.reason else "feed token state unknown"
+        reason = f"feed token: {why}"
+        if state and state.action:
+            reason += f" (to fix: {state.action})"
+    body, status = readiness(ready, reason, {"redis": "ok", "feed": feed})
+    return JSONResponse(body, status_code=status)
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from livews_common.health import readiness
 from livews_common.metrics import METRICS_CONTENT_TYPE, render
 from livews_gateway.admission import Admission, Ticket, client_address
 from livews_gateway.bus import Bus, MessageHandler, StateHandler
@@ -199,10 +200,18 @@ def create_app(
 
     async def readyz(_request: Request) -> Response:
         ready, reason = gateway.ready
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "reason": reason},
-            status_code=200 if ready else 503,
+        live = gateway.live_counts()
+        body, status = readiness(
+            ready,
+            reason,
+            {
+                "redis": "ok" if live.redis_up else "down",
+                "connections": live.connections,
+                "max_connections": settings.max_connections,
+                "draining": live.draining,
+            },
         )
+        return JSONResponse(body, status_code=status)
 
     async def metrics_route(_request: Request) -> Response:
         return Response(render(metrics.registry), media_type=METRICS_CONTENT_TYPE)

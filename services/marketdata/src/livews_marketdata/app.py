@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from livews_common.feedtoken import TokenCipher, load_token_cipher
+from livews_common.health import readiness
 from livews_common.metrics import METRICS_CONTENT_TYPE, render
 from livews_marketdata.ingestor import Ingestor
 from livews_marketdata.metrics import Metrics
@@ -93,17 +94,16 @@ def create_app(settings: MarketdataSettings, *, metrics: Metrics | None = None) 
     async def readyz(request: Request) -> Response:
         found = current()
         if found is None:
-            return JSONResponse({"status": "not_ready", "reason": "starting"}, 503)
+            return JSONResponse(*readiness(False, "starting"))
         ingestor = found[0]
         ready, reason = ingestor.readiness()
-        body = {
-            "status": "ready" if ready else "not_ready",
-            "reason": reason,
+        checks = {
+            "redis": "ok" if ingestor.redis_usable else "down",
             "role": ingestor.role,
             "instance": ingestor.instance,
             "upstream": ingestor.upstream[0],
         }
-        return JSONResponse(body, 200 if ready else 503)
+        return JSONResponse(*readiness(ready, reason, checks))
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(render(metrics.registry), media_type=METRICS_CONTENT_TYPE)

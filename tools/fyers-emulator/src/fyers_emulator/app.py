@@ -24,6 +24,7 @@ from fyers_emulator.runtime import Runtime, json_response, runtime
 from fyers_emulator.settings import Settings
 from fyers_emulator.tokens import TokenService
 from fyers_emulator.universe import INSTRUMENTS
+from livews_common.health import readiness
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    if not runtime(request).feed.running:
-        return json_response({"status": "not_ready", "reason": "feed not running"}, 503)
-    return json_response({"status": "ready"})
+    running = runtime(request).feed.running
+    body, status = readiness(running, None if running else "feed not running",
+                             {"feed": "running" if running else "stopped"})  # fmt: skip
+    return json_response(body, status)
 
 
 async def metrics(request: Request) -> Response:
