@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 import socketio
 
 from livews_auth.clients import hash_secret
@@ -238,6 +239,48 @@ async def test_unmodified_clients_stay_away_after_a_logout(
         for example in examples:
             example.stop()
         await http.aclose()
+
+
+async def test_a_revoked_service_client_is_cut_off_and_stays_away(
+    clients_fleet: Fleet, node_dir: Path
+) -> None:
+    """docs/auth.md "Revoke": the operator marks ``svc:<id>`` revoked, as a logout does."""
+    client_id, secret = "to-revoke", "revoke-me-" + "r" * 24
+    clients_file = clients_fleet.workdir.parent / "clients.json"
+    doc = json.loads(clients_file.read_text())
+    doc["clients"][client_id] = {"secrets": [hash_secret(secret)]}
+    clients_file.write_text(json.dumps(doc))
+    env = {"LIVEWS_CLIENT_ID": client_id, "LIVEWS_CLIENT_SECRET": secret}
+    examples = [python_example(clients_fleet, **env), node_example(clients_fleet, node_dir, **env)]
+    admin = aioredis.Redis.from_url(clients_fleet.redis_url)
+    try:
+        for example in examples:
+            await poll(lambda e=example: e.starting("tick"), 30, "ticks before the revocation")
+        sid = f"svc:{client_id}"
+        await admin.set(f"auth:revoked:{sid}", "revoked", ex=900 + 60)
+        await admin.publish("auth:revoked", json.dumps({"sid": sid, "reason": "revoked", "ts": 0}))
+        codes = [await asyncio.to_thread(e.wait_exit, 20) for e in examples]
+        await asyncio.sleep(3.0)
+        for example in examples:
+            assert "bye session_revoked stay-away" in example.lines, example.lines[-10:]
+            assert len(example.starting("connected")) == 1, example.lines[-10:]
+        assert codes == [0, 0]
+        # A new token for it is still minted (the client is in the file) but refused.
+        async with httpx.AsyncClient(base_url=clients_fleet.url) as http:
+            granted = await http.post(
+                "/auth/oauth/token", data={"grant_type": "client_credentials"},
+                auth=(client_id, secret),
+            )  # fmt: skip
+        sio = socketio.AsyncClient(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await sio.connect(
+                clients_fleet.url, transports=["websocket"],
+                auth={"token": granted.json()["access_token"]},
+            )  # fmt: skip
+    finally:
+        for example in examples:
+            example.stop()
+        await admin.aclose()
 
 
 async def test_unmodified_clients_reconnect_by_themselves_after_a_drain(
