@@ -174,7 +174,10 @@ def test_a_wrong_pin_is_reported_with_what_to_do(
     assert state.action and "AUTH_FEED_PIN" in state.action
     ready = httpx.get(f"{auth.url}/readyz")
     assert ready.status_code == 503
-    assert "PIN" in ready.json()["reason"] and "AUTH_FEED_PIN" in ready.json()["checks"]["feed"]["action"]
+    assert (
+        "PIN" in ready.json()["reason"]
+        and "AUTH_FEED_PIN" in ready.json()["checks"]["feed"]["action"]
+    )
     assert feed.metric("livews_auth_feed_ok") == 0.0
     assert feed.metric('livews_auth_feed_renewals_total{result="refused"}') == 1.0
     log = wait_for(

@@ -263,3 +263,5 @@ async def test_metrics_and_health(
                  "slow_consumer_disconnects_total", "auth_failures_total",
                  "fanout_latency_seconds_bucket"):  # fmt: skip
         assert f"livews_gateway_{name}" in httpx.get(f"{gateway.url}/metrics").text
+    assert 'livews_build_info{python="3.' in httpx.get(f"{gateway.url}/metrics").text
+    assert 'service="gateway"' in httpx.get(f"{gateway.url}/metrics").text

@@ -74,6 +74,7 @@ def test_health_readiness_and_metrics(marketdata: Marketdata, watch: WatchFactor
         "livews_marketdata_ticks_dropped", "livews_marketdata_leader_epoch",
     ):  # fmt: skip
         assert name in text, name
+    assert 'livews_build_info{python="3.' in text and 'service="marketdata"' in text
     assert metric_value(text, "livews_marketdata_ticks_out_total", kind="tick") >= 20
     assert metric_value(text, "livews_marketdata_upstream_state", state="up") == 1
     assert metric_value(text, "livews_marketdata_leader") == 1

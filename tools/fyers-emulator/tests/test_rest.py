@@ -234,6 +234,7 @@ def test_index_map_health_ready_metrics(emu: Emu) -> None:
     assert ready.json() == {"status": "ready", "reason": None, "checks": {"feed": "running"}}
     text = httpx.get(f"{emu.url}/metrics", timeout=5).text
     assert "fyers_emulator_ticks_total" in text and "fyers_emulator_data_sockets" in text
+    assert 'livews_build_info{python="3.' in text and 'service="emulator"' in text
 
 
 def test_admin_refuses_bad_parameters_and_methods(emu: Emu) -> None:

@@ -31,7 +31,7 @@ from livews_auth.errors import AuthError, Unavailable
 from livews_auth.feed import FeedCustodian
 from livews_auth.keys import KeyRing, load_keyring
 from livews_auth.logins import LoginStore
-from livews_auth.metrics import AuthMetrics
+from livews_auth.metrics import AuthMetrics, RequestMetrics
 from livews_auth.proxies import ProxyPolicy
 from livews_auth.ratelimit import RateLimiter
 from livews_auth.runtime import Runtime
@@ -96,6 +96,7 @@ def create_app(settings: AuthSettings, *, metrics: AuthMetrics | None = None) ->
     app.include_router(oauth.router)
     _install_error_handlers(app)
     app.add_middleware(AccessLog)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: times everything
     return app
 
 

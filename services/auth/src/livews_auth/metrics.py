@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livews_common.buildinfo import register_build_info
 from livews_common.metrics import LATENCY_BUCKETS, new_registry
 
 PREFIX = "livews_auth_"
@@ -17,6 +19,7 @@ class AuthMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else new_registry()
         r = self.registry
+        register_build_info(r, "auth", "livews-auth")
         self.logins = Counter(
             PREFIX + "logins", "Completed /auth/callback attempts by result", ["result"],
             registry=r,
@@ -85,6 +88,19 @@ class AuthMetrics:
         )
         self._feed_expiry = 0
         self.feed_ttl.set_function(self._feed_ttl)
+        self.http_requests = Counter(
+            PREFIX + "http_requests",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            PREFIX + "http_request_duration_seconds",
+            "HTTP request duration (to the end of the response) by method, route, status",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
 
     def _feed_ttl(self) -> float:
         return float(self._feed_expiry - time.time()) if self._feed_expiry else 0.0
@@ -96,3 +112,46 @@ class AuthMetrics:
 
     def observe_fyers(self, call: str, outcome: str, seconds: float) -> None:
         self.fyers_latency.labels(call, outcome).observe(seconds)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        status_label = str(status)
+        self.http_requests.labels(method, route, status_label).inc()
+        self.http_duration.labels(method, route, status_label).observe(seconds)
+
+
+#: The ``route`` label of a request no route matched (a 404): never the raw path.
+UNMATCHED = "unmatched"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestMetrics:
+    """ASGI middleware: count and time every HTTP request by method, route template, status.
+
+    The label is the route's template (``/auth/callback``), never the path a client sent, so
+    neither user ids nor probing paths can grow the series; unknown methods count as ``OTHER``.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: AuthMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            self.metrics.observe_request(method, template, status, time.perf_counter() - started)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from livews_common.buildinfo import register_build_info
 from livews_common.metrics import LATENCY_BUCKETS, new_registry
 
 PREFIX = "livews_gateway_"
@@ -94,6 +95,7 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or new_registry()
         r = self.registry
+        register_build_info(r, "gateway", "livews-gateway")
         self.latency = BucketHistogram()
         self.frames_out = Counter(
             PREFIX + "frames_out", "Socket.IO frames written to clients.", ["event"], registry=r

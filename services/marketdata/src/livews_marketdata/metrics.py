@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from livews_common.buildinfo import register_build_info
 from livews_common.metrics import LATENCY_BUCKETS, new_registry
 from livews_common.models import UpstreamState
 
@@ -22,6 +23,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry if registry is not None else new_registry()
+        register_build_info(r, "marketdata", "livews-marketdata")
         p = PREFIX
         self.ticks_in = Counter(
             f"{p}ticks_in", "Updates received from the upstream, by kind (quote, index, depth)",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from livews_common.buildinfo import register_build_info
+
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
 _P = "fyers_emulator_"
@@ -16,6 +18,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        register_build_info(r, "emulator", "fyers-emulator")
         self.sockets = Gauge(_P + "data_sockets", "Open HSM data sockets", registry=r)
         self.socket_connects = Counter(
             _P + "data_socket_connects", "Data socket connections accepted", registry=r
