@@ -11,7 +11,7 @@ NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 SRC_DIRS := libs/common/src services/auth/src services/marketdata/src services/gateway/src tools/fyers-emulator/src tools/devtools/src
 NODE_DIRS := web services/gateway/tests/node tools/spec-check
 
-.PHONY: dev test lint typecheck fmt bench soak load sync node-deps system-deps ci clean audit
+.PHONY: dev test lint typecheck fmt bench soak load sync node-deps system-deps ci clean audit images compose-test
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install -q uv
@@ -61,6 +61,17 @@ audit: | $(UV)
 	UV=$(UV) $(PYTHON) scripts/audit.py
 
 ci: lint typecheck audit test
+
+# Every image (livews/{auth,gateway,marketdata,fyers-emulator,web}:dev) with podman, or docker
+# where podman is absent; prints each image's size. Where public base images cannot be pulled,
+# builds local Debian bases first (scripts/local-base.sh). docs/operations.md, "Images".
+images:
+	@scripts/images.sh
+
+# The docker-compose fleet run with podman from those images, signed in and streaming ticks
+# through nginx over TLS, then removed (docs/operations.md, "compose-test").
+compose-test: images sync
+	$(UV) run python scripts/compose_test.py
 
 clean:
 	rm -rf .venv .tools .livews .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

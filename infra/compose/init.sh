@@ -14,6 +14,7 @@
 #                                   no passwords) with each user's password hash appended;
 #                                   and admin-password, for Redis's own health check
 #   $CERTS_DIR/tls.crt, tls.key     self-signed certificate for https:// and wss://localhost
+#                                   (the key owned by $TLS_KEY_UID, default 101: nginx's workers)
 # Every value is generated here, on the developer's machine; none is in the repository.
 # Then, on every run, each service's own directory gets a fresh copy of only what it reads:
 #   $AUTH_SECRETS_DIR               token-key, auth-signing-key, fyers-*, feed-pin
@@ -125,4 +126,9 @@ if [ -n "${REDIS_ACL_DIR:-}" ]; then
 fi
 chmod 0644 "$CERTS_DIR/tls.crt"
 chmod 0600 "$CERTS_DIR/tls.key"
+# nginx loads the certificate per handshake (its file names are variables), in a worker, which
+# runs as uid 101 ("nginx") in the official image: that uid must read the key.
+if [ "$(id -u)" = 0 ]; then
+    chown "${TLS_KEY_UID:-101}" "$CERTS_DIR/tls.key"
+fi
 echo "init.sh: secrets in $SECRETS_DIR, certificate in $CERTS_DIR"

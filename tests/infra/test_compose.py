@@ -54,7 +54,8 @@ def test_gateway_can_be_scaled(compose: Any) -> None:
 def test_two_ingestors_share_one_definition(compose: Any) -> None:
     leader, standby = (compose["services"][n] for n in ("marketdata", "marketdata-standby"))
     assert leader == standby
-    assert leader["build"]["dockerfile"] == "services/marketdata/Dockerfile"
+    assert leader["build"]["dockerfile"] == "infra/images/python.Dockerfile"
+    assert leader["build"]["args"]["PACKAGE"] == "livews-marketdata"
 
 
 def seconds(value: str) -> int:

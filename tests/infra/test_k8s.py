@@ -373,11 +373,11 @@ def test_prometheus_rule_matches_alerts_yml(infra: Any) -> None:
 
 def test_images_are_the_ones_the_repository_builds(infra: Any) -> None:
     dockerfiles = {
-        "livews/auth": "services/auth/Dockerfile",
-        "livews/gateway": "services/gateway/Dockerfile",
-        "livews/marketdata": "services/marketdata/Dockerfile",
+        "livews/auth": "infra/images/python.Dockerfile",
+        "livews/gateway": "infra/images/python.Dockerfile",
+        "livews/marketdata": "infra/images/python.Dockerfile",
         "livews/web": "web/Dockerfile",
-        "livews/fyers-emulator": "tools/fyers-emulator/Dockerfile",
+        "livews/fyers-emulator": "infra/images/python.Dockerfile",
     }
     for overlay in OVERLAYS:
         for name, pod in infra.pod_specs(infra.render(overlay)):
