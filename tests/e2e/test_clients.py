@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -137,6 +138,15 @@ def check_seq_rule(example: Example) -> None:
             _, symbol, seq, _ltp = line.split(" ")
             assert int(seq) > held.get(symbol, -1), f"seq went back: {line}"
             held[symbol] = int(seq)
+
+
+def test_clients_md_quotes_the_examples_as_they_are() -> None:
+    doc = (ROOT / "docs" / "clients.md").read_text()
+    quoted = re.findall(r"<!-- include: (\S+) -->\n```\w*\n(.*?)```\n", doc, re.DOTALL)
+    assert sorted(name for name, _ in quoted) == ["examples/node_client.mjs",
+                                                  "examples/python_client.py"]  # fmt: skip
+    for name, text in quoted:
+        assert text == (ROOT / "docs" / name).read_text(), f"docs/clients.md quotes an old {name}"
 
 
 @pytest.mark.parametrize("language", ["python", "node"])
