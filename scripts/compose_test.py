@@ -265,11 +265,36 @@ def sh(argv: Sequence[str], *, check: bool = True, timeout: float = 120) -> str:
     return proc.stdout
 
 
+def stand_ins(engine: str) -> Mapping[str, str] | None:
+    """None: the public images themselves; else the local Debian bases standing in for them.
+
+    ``LIVEWS_IMAGE_BASE`` as for ``make images``: ``official``, ``local`` or ``auto`` (official
+    when every public image can be pulled).
+    """
+    mode = os.environ.get("LIVEWS_IMAGE_BASE", "auto")
+    if mode not in ("official", "local", "auto"):
+        raise SystemExit(f"compose-test: LIVEWS_IMAGE_BASE must be official, local or auto: {mode}")
+    if mode == "auto":
+        pulled = all(
+            subprocess.run(
+                [engine, "pull", "-q", f"docker.io/library/{image}"],
+                capture_output=True, timeout=300,
+            ).returncode == 0
+            for image in LOCAL_STAND_INS
+        )  # fmt: skip
+        mode = "official" if pulled else "local"
+    if mode == "official":
+        return None
+    sh([str(ROOT / "scripts" / "local-base.sh"), engine], timeout=900)
+    say("compose-test: public images out of reach: init/redis/nginx run on the local Debian bases")
+    return LOCAL_STAND_INS
+
+
 def podman_cannot_run(engine: str, image: str) -> str | None:
     """Why containers cannot run here, or None when a trivial one runs."""
     try:
         proc = subprocess.run(
-            [engine, "run", "--rm", *PODMAN_RUN, image, "true"],
+            [engine, "run", "--rm", *PODMAN_RUN, "--entrypoint", "true", image],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -339,8 +364,7 @@ def fleet(engine: str, compose: Mapping[str, Any], ports: Mapping[str, int]) -> 
         config_dir.chmod(0o755)
         for path in config_dir.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
-        stand_ins = None if os.environ.get("LIVEWS_IMAGE_BASE") == "official" else LOCAL_STAND_INS
-        boxes = plan(compose, ports, config_dir, stand_ins=stand_ins)
+        boxes = plan(compose, ports, config_dir, stand_ins=stand_ins(engine))
         teardown(engine, boxes, compose)  # what an interrupted run left behind
         started: list[Container] = []
         try:
@@ -462,8 +486,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     compose = yaml.safe_load(COMPOSE_FILE.read_text())
     ports = load_ports()
-    probe = plan(compose, ports, Path("/nonexistent"))[0].image
-    why = podman_cannot_run(args.engine, probe)
+    # Any image will do: livews/web:dev is what `make images` (a prerequisite) built last.
+    missing = [
+        f"livews/{name}:dev"
+        for name in ("auth", "gateway", "marketdata", "fyers-emulator", "web")
+        if subprocess.run(
+            [args.engine, "image", "inspect", f"livews/{name}:dev"], capture_output=True
+        ).returncode
+    ]
+    if missing:
+        say(f"compose-test: no {', '.join(missing)}: run `make images` first")
+        return 1
+    why = podman_cannot_run(args.engine, "livews/web:dev")
     if why is not None:
         say(f"compose-test: SKIPPED: {args.engine} cannot run a container here ({why})")
         return 0
