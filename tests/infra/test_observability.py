@@ -62,16 +62,37 @@ def test_every_alert_is_covered_by_the_required_set_and_has_a_runbook(infra: Any
     required = {
         "LivewsUpstreamDown", "LivewsNoTicks", "LivewsFeedTokenRenewalFailing",
         "LivewsGatewayFanoutSlow", "LivewsSlowConsumerDisconnects", "LivewsAuthFailureSpike",
-        "LivewsRedisUnreachable",
+        "LivewsRedisUnreachable", "LivewsFeedTokenExpiringSoon", "LivewsGatewayNearCapacity",
+        "LivewsTicksDropped", "LivewsTicksConflated", "LivewsRedisMemoryHigh",
     }  # fmt: skip
     assert required <= set(alerts)
     docs = (infra.root / "docs" / "operations.md").read_text()
     anchors = {heading_anchor(h) for h in re.findall(r"^#+ (.+)$", docs, re.M)}
     for name, rule in alerts.items():
         assert rule["labels"]["severity"] in ("warning", "critical"), name
-        runbook = rule["annotations"]["runbook"]
+        assert "runbook" not in rule["annotations"], f"{name}: runbook_url, not runbook"
+        runbook = rule["annotations"]["runbook_url"]
         path, _, anchor = runbook.partition("#")
         assert path == "docs/operations.md" and anchor in anchors, f"{name}: {runbook}"
+
+
+#: An aggregation (sum, max, …) and what follows it up to its grouping, if any.
+AGGREGATION = re.compile(r"\b(sum|min|max|avg|count)\s*(by\s*\(([^)]*)\))?\s*\(")
+
+
+def test_every_alert_aggregates_by_namespace(infra: Any) -> None:
+    """Two fleets (dev, prod) in one Prometheus must not add up: every aggregation keeps
+    ``namespace`` (alerts_test.yml shows it with a dev and a prod leader)."""
+    groups = infra.load_yaml(infra.root / PROM / "alerts.yml")["groups"]
+    checked = 0
+    for rule in (r for g in groups for r in g["rules"] if "alert" in r):
+        for match in AGGREGATION.finditer(rule["expr"]):
+            grouping = [label.strip() for label in (match.group(3) or "").split(",")]
+            assert "namespace" in grouping, f"{rule['alert']}: {match.group(0)}"
+            checked += 1
+    assert checked >= 15
+    k8s = infra.load_yaml(infra.root / "infra/k8s/base/prometheusrule.yaml")
+    assert k8s["spec"]["groups"] == groups, "run infra/observability/sync_prometheusrule.py"
 
 
 def heading_anchor(heading: str) -> str:

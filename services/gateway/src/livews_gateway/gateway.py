@@ -106,6 +106,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         metrics.watch(self.live_counts)
         metrics.info.labels(settings.instance_id).set(1)
+        metrics.max_connections.set(settings.max_connections)
 
     # --- lifecycle -----------------------------------------------------------------------------
 

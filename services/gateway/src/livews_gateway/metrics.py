@@ -188,6 +188,11 @@ class GatewayMetrics:
             ["outcome"], registry=r,
         )  # fmt: skip
         self.info = Gauge(PREFIX + "info", "Static facts.", ["instance"], registry=r)
+        self.max_connections = Gauge(
+            PREFIX + "max_connections",
+            "GATEWAY_MAX_CONNECTIONS: authorized connections this process accepts.",
+            registry=r,
+        )
 
     def watch_pending(self, read: Callable[[], int]) -> None:
         """Read the pending-session count at scrape time."""
