@@ -110,8 +110,9 @@ def test_dashboard_is_generated_and_well_formed(infra: Any) -> None:
     dashboard = json.loads(committed)
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
-    (variable,) = dashboard["templating"]["list"]
-    assert variable["type"] == "datasource" and variable["query"] == "prometheus"
+    source, namespace = dashboard["templating"]["list"]
+    assert source["type"] == "datasource" and source["query"] == "prometheus"
+    assert namespace["name"] == "namespace" and namespace["allValue"] == ".*"
     for panel in dashboard["panels"]:
         grid = panel["gridPos"]
         assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
@@ -119,6 +120,12 @@ def test_dashboard_is_generated_and_well_formed(infra: Any) -> None:
             continue
         assert panel["datasource"]["uid"] == "${datasource}"
         assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            # Every series selector is scoped to the chosen namespace.
+            selectors = re.findall(r"\b(?:livews_\w+|process_\w+|up)\{[^}]*\}", target["expr"])
+            bare = re.findall(r"\b(?:livews_\w+|process_\w+)\b(?![{\w])", target["expr"])
+            assert selectors and not bare, (panel["title"], target["expr"])
+            assert all('namespace=~"$namespace"' in sel for sel in selectors), target["expr"]
 
 
 def queried_metrics(infra: Any) -> dict[str, set[str]]:

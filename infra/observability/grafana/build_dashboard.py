@@ -11,6 +11,7 @@ queries is one the services export.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,25 @@ from typing import Any
 OUT = Path(__file__).resolve().parent / "livews.json"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 FLEET = 'job=~"auth|gateway|marketdata"'
+#: Every selector gets this matcher: the dashboard shows one namespace (or all) at a time.
+#: ``.*`` (All) also matches series without the label, as under docker-compose.
+NAMESPACE = 'namespace=~"$namespace"'
+_SELECTOR = re.compile(
+    r"(?P<name>\b(?:livews_[a-z0-9_]+|process_[a-z0-9_]+|up)\b)(?P<sel>\{[^}]*\})?"
+    r'|(?P<skip>\{[^}]*\}|"[^"]*")'
+)
+
+
+def scoped(expr: str) -> str:
+    """``expr`` with the namespace matcher added to every series selector in it."""
+
+    def add(match: re.Match[str]) -> str:
+        if match.group("skip"):
+            return match.group(0)
+        inner = (match.group("sel") or "{}")[1:-1]
+        return f"{match.group('name')}{{{inner + ', ' if inner else ''}{NAMESPACE}}}"
+
+    return _SELECTOR.sub(add, expr)
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,10 @@ ROWS: list[tuple[str, list[Panel]]] = [
     ("Gateways", [
         Panel("Connections per gateway", (Q("livews_gateway_connections", "{{instance}}"),),
               description="The autoscaler's per-pod target is 2000."),
+        Panel("Share of the connection limit", (
+            Q("livews_gateway_connections / livews_gateway_max_connections", "{{instance}}"),
+        ), unit="percentunit",
+              description="Against GATEWAY_MAX_CONNECTIONS; LivewsGatewayNearCapacity at 90 %."),
         Panel("Subscriptions and rooms", (
             Q("sum by (mode) (livews_gateway_subscriptions)", "subscriptions {{mode}}"),
             Q("sum by (mode) (livews_gateway_rooms)", "rooms {{mode}}"),
@@ -140,6 +164,13 @@ ROWS: list[tuple[str, list[Panel]]] = [
         Panel("Fyers call latency p99", (
             Q(p99("livews_auth_fyers_request_seconds", "call"), "{{call}}"),
         ), unit="s"),
+        Panel("HTTP requests / s", (
+            Q("sum by (route, status) (rate(livews_auth_http_requests_total"
+              "[$__rate_interval]))", "{{route}} {{status}}"),
+        ), unit="ops", description="By route template; unmatched paths share route=unmatched."),
+        Panel("HTTP latency p99", (
+            Q(p99("livews_auth_http_request_duration_seconds", "route"), "{{route}}"),
+        ), unit="s"),
         Panel("Feed token", (
             Q("min(livews_auth_feed_ok)", "renewable (feed_ok)"),
             Q("sum by (result) (increase(livews_auth_feed_renewals_total[1h]))",
@@ -172,7 +203,7 @@ def panel_json(panel: Panel, pid: int, x: int, y: int) -> dict[str, Any]:
         "gridPos": {"h": height, "w": panel.width, "x": x, "y": y},
         "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
         "targets": [
-            {"datasource": DS, "expr": q.expr, "legendFormat": q.legend or "__auto",
+            {"datasource": DS, "expr": scoped(q.expr), "legendFormat": q.legend or "__auto",
              "refId": chr(ord("A") + i)}
             for i, q in enumerate(panel.queries)
         ],
@@ -216,6 +247,14 @@ def dashboard() -> dict[str, Any]:
         "templating": {"list": [{
             "name": "datasource", "label": "Data source", "type": "datasource",
             "query": "prometheus", "current": {"text": "Prometheus", "value": "prometheus"},
+        }, {
+            # Every service exports livews_build_info: its namespaces are the fleets.
+            "name": "namespace", "label": "Namespace", "type": "query", "datasource": DS,
+            "query": {"query": "label_values(livews_build_info, namespace)",
+                      "refId": "namespace"},
+            "definition": "label_values(livews_build_info, namespace)",
+            "refresh": 2, "sort": 1, "includeAll": True, "allValue": ".*", "multi": False,
+            "current": {"text": "All", "value": "$__all"},
         }]},
         "annotations": {"list": []},
         "links": [],
