@@ -335,6 +335,19 @@ def wait_ready(engine: str, box: Container, deadline_s: float = 90.0) -> None:
     raise RuntimeError(f"{box.service} not ready after {deadline_s:.0f} s")
 
 
+def check_hardening(engine: str, boxes: Sequence[Container]) -> None:
+    """Inside each running livews container: a non-root uid, and a root filesystem it cannot
+    write (the images are built for `read_only: true`; a write there would fail at run time)."""
+    probe = "id -u; touch /probe 2>/dev/null && echo writable || echo read-only"
+    for box in boxes:
+        if not box.image.startswith("livews/"):
+            continue
+        out = sh([engine, "exec", box.name, "sh", "-c", probe]).split()
+        if out[0] == "0" or out[-1] != "read-only":
+            raise RuntimeError(f"{box.service}: uid {out[0]}, root filesystem {out[-1]}")
+    say("compose-test: every livews container runs as non-root on a read-only root filesystem")
+
+
 def teardown(engine: str, boxes: Sequence[Container], compose: Mapping[str, Any]) -> None:
     for box in reversed(boxes):
         sh([engine, "rm", "-f", "-t", "5", box.name], check=False)
@@ -381,6 +394,7 @@ def fleet(engine: str, compose: Mapping[str, Any], ports: Mapping[str, int]) -> 
                 say(f"compose-test: {box.service} ready in {time.monotonic() - t0:.1f} s")
             mount = sh([engine, "volume", "inspect", "--format", "{{.Mountpoint}}",
                         f"{PREFIX}_certs"]).strip()  # fmt: skip
+            check_hardening(engine, boxes)
             yield Path(mount) / "tls.crt"
         except BaseException:
             dump_logs(engine, started)
