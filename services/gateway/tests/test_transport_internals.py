@@ -91,11 +91,11 @@ def test_uvicorn_protocol_state_that_wsprotocol_reads_and_writes() -> None:
         loop.close()
     for attribute in (
         "conn", "transport", "loop", "frames", "curr_msg_data_type", "close_sent",
-        "disconnected", "handshake_complete", "queue",
+        "disconnected", "handshake_complete", "queue", "close_timer",
     ):  # fmt: skip
         assert hasattr(proto, attribute), f"{_where('uvicorn')}: protocol has no {attribute!r}"
     assert isinstance(proto.conn, ServerProtocol), f"{_where('uvicorn')}: conn is not sans-I/O"
-    for method in ("send_text", "data_to_send", "fail", "receive_data"):
+    for method in ("send_text", "send_close", "data_to_send", "fail", "receive_data"):
         assert callable(getattr(proto.conn, method, None)), f"websockets: no {method}()"
     assert proto.frames == [] and proto.curr_msg_data_type in ("text", "bytes"), (
         f"{_where('uvicorn')}: the incoming-message state changed shape"
@@ -103,6 +103,12 @@ def test_uvicorn_protocol_state_that_wsprotocol_reads_and_writes() -> None:
     assert "websocket.http.response" in inspect.getsource(
         websockets_sansio_impl.WebSocketsSansIOProtocol.handle_connect
     ), f"{_where('uvicorn')}: handle_connect no longer builds the scope with extensions"
+    # hang_up (wsprotocol.py) relies on handle_close ending the connection on the peer's
+    # echo of our close frame when close_timer is set, as uvicorn's own websocket.close does.
+    handle_close = inspect.getsource(websockets_sansio_impl.WebSocketsSansIOProtocol.handle_close)
+    assert "close_timer" in handle_close and "transport.close()" in handle_close, (
+        f"{_where('uvicorn')}: handle_close no longer completes a server-initiated close"
+    )
 
 
 def test_uvicorn_server_state_that_the_drain_reads() -> None:

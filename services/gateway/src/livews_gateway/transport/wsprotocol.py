@@ -170,8 +170,11 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     _told = False
 
     def refuse(self, code: int, reason: str, why: str) -> None:
-        """Close the connection from the transport: close frame now, abort after a grace."""
-        if self.refused is not None or self.transport is None:
+        """Close the connection from the transport: close frame now, abort after a grace.
+
+        Also ends a connection that :meth:`hang_up` is closing politely (now, not later).
+        """
+        if self.refused not in (None, "bye") or self.transport is None:
             return
         report = type(self).on_refused
         if report is not None:
@@ -179,15 +182,33 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         self._close(code, reason, why)
 
     def hang_up(self, code: int, reason: str) -> None:
-        """Close the connection like :meth:`refuse`, but as a goodbye, not a refusal.
+        """End the connection with a websocket closing handshake, as a goodbye.
 
-        The websocket ends with a close frame and no Engine.IO or Socket.IO close packet, so
-        an unmodified client takes it for a lost connection and reconnects by itself (the
-        ``bye`` sent just before told it so). Not counted as an inbound refusal.
+        A close frame follows what was written (the ``bye``), with no Engine.IO or Socket.IO
+        close packet, so an unmodified client takes it for a lost connection and reconnects
+        by itself. Unlike :meth:`refuse` the TCP connection stays until the peer answers the
+        close frame (uvicorn's ``handle_close`` then closes it) or ``CLOSE_GRACE`` passes
+        (then it is aborted): closing at once, while the peer is still sending, would make
+        the kernel reset the connection and could discard the ``bye`` unread at the peer.
+        Not counted as a refusal; nothing more is read or written.
         """
-        if self.refused is not None or self.transport is None:
+        if self.refused is not None or self.transport is None or self.transport.is_closing():
             return
-        self._close(code, reason, "bye")
+        self.refused = "bye"
+        self.frames = []
+        if self.close_sent or self.conn.state is not State.OPEN:
+            return
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.close_timer = self.loop.call_later(CLOSE_GRACE, self._close_late)
+
+    def _close_late(self) -> None:
+        # The peer has not answered our close frame in CLOSE_GRACE (it stopped reading, or
+        # is gone): drop the connection and whatever is still buffered for it.
+        self.close_timer = None
+        if not self.disconnected and self.transport is not None:
+            self.transport.abort()
 
     def _close(self, code: int, reason: str, why: str) -> None:
         assert self.transport is not None
