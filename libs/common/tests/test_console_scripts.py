@@ -124,3 +124,51 @@ def test_livews_dev_names_a_busy_port_before_starting_anything(tmp_path: Path) -
     assert out.stdout == "", "something started before the port check"
     assert not (tmp_path / "redis").exists()
     print(f"\nBUSY PORT {line}")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.timeout(90)
+def test_json_logs_on_one_switch_without_ansi_fields(name: str, tmp_path: Path) -> None:
+    """``LIVEWS_LOG_FORMAT=json`` in dev: every line a JSON object, uvicorn's included, and no
+    ``color_message`` (uvicorn's ANSI copy of its message) in any of them."""
+    import json
+    import signal
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_redis = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"  # nothing listens
+    env = {**os.environ, "LIVEWS_STATE_DIR": str(tmp_path), "LIVEWS_ENV": "dev",
+           "LIVEWS_LOG_FORMAT": "json", "REDIS_URL": dead_redis}  # fmt: skip
+    proc = subprocess.Popen(
+        [str(BIN / name), "--port", "0"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Uvicorn running on" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        lines += rest.splitlines(keepends=True)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, "".join(lines[-20:])  # Ctrl-C is a clean stop
+    records = [json.loads(line) for line in lines if line.strip()]  # each line is JSON
+    assert any("Uvicorn running on" in r["msg"] for r in records), lines
+    assert all(r["service"] and r["level"] for r in records)
+    assert not any("color_message" in r or "\x1b" in r["msg"] for r in records)
+    print(f"\nJSON LINES {name}: {len(records)}")

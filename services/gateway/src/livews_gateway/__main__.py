@@ -51,7 +51,12 @@ def main(argv: list[str] | None = None) -> None:
         "starting", extra={"instance": settings.instance_id, "host": args.host, "port": args.port}
     )
     server = build_server(create_app(settings), settings, args.host, args.port)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn re-raises the captured SIGINT once its shutdown (our drain) is done,
+        # and asyncio turns it into this; like uvicorn.run, end quietly instead of a traceback.
+        pass
     if not server.started:
         sys.exit(1)
 
