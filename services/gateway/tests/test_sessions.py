@@ -177,3 +177,28 @@ async def test_sigterm_drains_with_bye_spread_over_the_drain_window(
     assert arrivals[-1] - arrivals[0] > 0.3, f"not spread: {arrivals}"
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, gw.process.proc.wait, 15) == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.timeout(60)
+async def test_drain_closes_polling_and_upgraded_sessions_so_clients_reconnect(
+    spawn: Any, tmp_path: Any, redis_url: str, token_mint: TokenMint, probes: Any
+) -> None:
+    """Sessions without the direct websocket outlet end without a close packet too."""
+    gw = start_gateway(
+        spawn, tmp_path, redis_url, token_mint.url, GATEWAY_DRAIN_SECONDS="1",
+        GATEWAY_TRANSPORTS="websocket,polling",
+    )  # fmt: skip
+    upgraded, polling = probes(), probes()
+    # python-socketio's default transports: long-polling first, then the websocket upgrade.
+    await upgraded.sio.connect(gw.url, auth={"token": token_mint.mint()}, wait_timeout=10)
+    await polling.sio.connect(
+        gw.url, auth={"token": token_mint.mint()}, transports=["polling"], wait_timeout=10
+    )
+    await asyncio.sleep(1.0)  # let the upgrade finish
+    assert upgraded.sio.transport() == "websocket" and polling.sio.transport() == "polling"
+    gw.process.signal(signal.SIGTERM)
+    for client in (upgraded, polling):
+        bye = await client.wait_event("bye", timeout=10)
+        assert bye["code"] == "server_shutdown" and bye["reconnect"] is True
+        reason = await client.wait_event("disconnect", timeout=15)
+        assert reason != SERVER_DISCONNECT, (client.sio.transport(), reason)
