@@ -38,7 +38,8 @@ if ! have "$REPO:minbase"; then
         || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
     rm -rf "$work/rootfs"/var/cache/apt/archives/*.deb "$work/rootfs"/var/lib/apt/lists/* \
         "$work/rootfs"/usr/share/doc/* "$work/rootfs"/usr/share/man/* "$work/rootfs"/usr/share/locale/*
-    tar -C "$work/rootfs" -c . | engine import --change 'CMD ["/bin/bash"]' - "$REPO:minbase" >/dev/null
+    tar -C "$work/rootfs" -c . | engine import --change 'CMD ["/bin/bash"]' - "$REPO:minbase" \
+        >/dev/null 2>"$work/import.log" || { cat "$work/import.log" >&2; exit 1; }
     rm -rf "$work/rootfs"
 fi
 
