@@ -414,6 +414,10 @@ def sign_in(base: str, tls: ssl.SSLContext) -> tuple[str, list[str]]:
 
     steps = []
     with httpx.Client(base_url=base, verify=tls, timeout=15) as client:
+        page = client.get("/")  # the web image, behind nginx
+        steps.append(f"GET / {page.status_code}")
+        if page.status_code != 200 or '<div id="root">' not in page.text:
+            raise RuntimeError(f"/ answered {page.status_code}: {page.text[:200]}")
         login = client.get("/auth/login", params={"next": "/"})
         steps.append(f"GET /auth/login {login.status_code}")
         if login.status_code != 302:
