@@ -7,7 +7,9 @@ a sign-in and ticks over wss:// through nginx) is `make compose-test`, which .ci
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -126,3 +128,36 @@ def test_tmpfs_and_interpolation(ct: ModuleType) -> None:
     assert ct.interpolate("${LIVEWS_ENV:-dev}") == "dev"
     assert ct.interpolate("${FYERS_CLIENT_ID:-}") == ""
     assert ct.interpolate('"$$(cat f)"') == '"$(cat f)"'
+
+
+def run_container_deps(tmp_path: Path, stubs: dict[str, str], **env: str) -> tuple[str, str]:
+    """scripts/container-deps.sh with only these programs on PATH (plus `id`): its stdout and
+    what the stubs were asked to do."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "id").symlink_to("/usr/bin/id")
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f'#!/bin/bash\necho "{name} $*" >> "{log}"\n{body}\n')
+        (bin_dir / name).chmod(0o755)
+    proc = subprocess.run(
+        ["/bin/bash", str(ROOT / "scripts/container-deps.sh")],
+        capture_output=True, text=True, timeout=30, env={"PATH": str(bin_dir), **env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip(), log.read_text() if log.exists() else ""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the script uses sudo when not root")
+def test_container_deps_installs_podman_only_where_no_engine_is(tmp_path: Path) -> None:
+    engine, calls = run_container_deps(tmp_path / "bare", {"apt-get": ""})
+    assert engine == "podman"
+    (install,) = [c for c in calls.splitlines() if c.startswith("apt-get install")]
+    assert {"podman", "runc"} <= set(install.split()), install
+    # An engine already there: nothing installed (debootstrap not needed for official bases).
+    present = {"podman": "", "runc": "", "apt-get": ""}
+    engine, calls = run_container_deps(tmp_path / "ready", present, LIVEWS_IMAGE_BASE="official")
+    assert engine == "podman" and "apt-get" not in calls, calls
+    engine, calls = run_container_deps(
+        tmp_path / "docker", {"docker": "exit 0", "apt-get": ""}, LIVEWS_IMAGE_BASE="official"
+    )
+    assert engine == "docker" and "apt-get" not in calls, calls
