@@ -115,7 +115,7 @@ def _shown(name: str, value: object) -> str:
         return str(value)
     if isinstance(value, list | tuple | frozenset | set):
         return ",".join(str(v) for v in value)
-    return str(value)
+    return str(value).replace("\n", "\\n")  # one line per variable, even for a PEM
 
 
 def print_settings(prog: str, items: Iterable[tuple[str, object]]) -> NoReturn:
