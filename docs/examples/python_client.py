@@ -125,7 +125,14 @@ async def main(symbols: list[str]) -> None:  # noqa: C901 (one handler per event
     async def auth() -> dict[str, str]:
         return {"token": await tokens.get()}  # asked again on every reconnect
 
-    await sio.connect(URL, transports=["websocket"], auth=auth, wait_timeout=10)
+    try:
+        await sio.connect(URL, transports=["websocket"], auth=auth, wait_timeout=10)
+    except httpx.HTTPStatusError as exc:  # the token endpoint said no (401 invalid_client, …)
+        say("token_error", exc.response.status_code, exc.response.text)
+        raise SystemExit(1) from None
+    except socketio.exceptions.ConnectionError as exc:  # refused: {"code": "unauthorized"}, …
+        say("connect_error", exc)
+        raise SystemExit(1) from None
     try:
         await done.wait()
     finally:
