@@ -70,6 +70,10 @@ def fail(prog: str, message: str) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
+def _secret(name: str) -> bool:
+    return is_secret_name(name) or name.upper().endswith(("_KEY", "_KEY_FILE"))
+
+
 def describe(exc: ValidationError) -> str:
     """One line naming each bad variable and what it accepts (secret values never shown)."""
     problems = []
@@ -77,7 +81,7 @@ def describe(exc: ValidationError) -> str:
         name = ".".join(str(p) for p in err["loc"]) or "configuration"
         msg = str(err["msg"]).removeprefix("Value error, ")
         given = err.get("input")
-        if isinstance(given, str | int | float) and not is_secret_name(name):
+        if isinstance(given, str | int | float) and not _secret(name):
             msg += f" (got {given!r})"
         problems.append(f"{name}: {msg}")
     return "bad configuration: " + "; ".join(problems)
@@ -105,9 +109,7 @@ def _shown(name: str, value: object) -> str:
     if value is None:
         return "(unset)"
     number = isinstance(value, int | float) and not name.endswith("PIN")  # a TTL, not a secret
-    if isinstance(value, SecretStr) or (
-        not number and (is_secret_name(name) or name.endswith("_KEY"))
-    ):
+    if isinstance(value, SecretStr) or (not number and _secret(name)):
         return REDACTED
     if name.endswith("_URL") and isinstance(value, str):
         return redact_redis_url(value)
