@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Literal
@@ -27,6 +28,29 @@ class Entry:
         self.data = data
 
 
+class Throttle:
+    """A client's ``max_hz`` subscriptions (CONTRACT §3 v1.1), per mode index.
+
+    ``interval[i][symbol]`` is the least time between two updates of that symbol;
+    ``due[i][symbol]`` the monotonic time from which the next one may go. ``timer`` is the
+    pending wake-up that flushes held updates when they come due (``timer_at`` its time).
+    Created on the first throttled subscribe: an unthrottled client carries only ``None``.
+    """
+
+    __slots__ = ("due", "interval", "timer", "timer_at")
+
+    def __init__(self) -> None:
+        self.interval: tuple[dict[str, float], dict[str, float]] = ({}, {})
+        self.due: tuple[dict[str, float], dict[str, float]] = ({}, {})
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
 class Client:
     """One authenticated Socket.IO connection.
 
@@ -38,7 +62,7 @@ class Client:
     __slots__ = (
         "__weakref__", "behind_since", "bucket", "closing", "connected_at", "control", "dirty",
         "eio_sid", "exp", "hold", "notice_at", "outlet", "pending", "session", "sid", "subs",
-        "user",
+        "throttle", "user",
     )  # fmt: skip
 
     def __init__(
@@ -67,6 +91,7 @@ class Client:
         self.hold = 0
         self.behind_since: float | None = None
         self.closing = False
+        self.throttle: Throttle | None = None
         self.connected_at = time.monotonic()
 
     @property

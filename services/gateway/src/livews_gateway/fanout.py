@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 
 from livews_common.models import MAX_SEQ, TickHead, WireError, decode
-from livews_gateway.clients import Client, Entry
+from livews_gateway.clients import Client, Entry, Throttle
 from livews_gateway.frames import DEPTH, TICKS, batch_frame
 from livews_gateway.metrics import GatewayMetrics
 from livews_gateway.rooms import Room, Rooms
@@ -94,6 +94,13 @@ def checked_head(data: bytes, symbol: str, metrics: GatewayMetrics) -> TickHead 
         metrics.bad_messages.inc()
         return None
     return head
+
+
+def _cap(client: Client) -> None:
+    """Conflate a held client's pending entries once they pass :data:`PENDING_CAP`."""
+    for index in (0, 1):
+        if len(client.pending[index]) > PENDING_CAP:
+            client.pending[index] = conflate(client.pending[index])
 
 
 class Fanout:
@@ -224,6 +231,83 @@ class Fanout:
 
     def forget(self, client: Client) -> None:
         self._blocked.discard(client)
+        if client.throttle is not None:
+            client.throttle.cancel()
+
+    # --- max_hz (CONTRACT §3 v1.1) -------------------------------------------------------------
+
+    def set_rate(
+        self, client: Client, index: int, symbols: list[str], max_hz: float | None
+    ) -> None:
+        """Deliver ``symbols`` (mode ``index``) to ``client`` at most ``max_hz`` times a second.
+
+        ``None`` restores the full rate. The first live update of a newly throttled symbol
+        may go one interval after this call (the snapshot just gave the client its value).
+        """
+        throttle = client.throttle
+        if max_hz is None:
+            if throttle is not None:
+                for symbol in symbols:
+                    throttle.interval[index].pop(symbol, None)
+                    throttle.due[index].pop(symbol, None)
+            return
+        if throttle is None:
+            throttle = client.throttle = Throttle()
+        interval, due = 1.0 / max_hz, self._clock()
+        for symbol in symbols:
+            throttle.interval[index][symbol] = interval
+            throttle.due[index].setdefault(symbol, due + interval)
+
+    def _throttled(
+        self, client: Client, index: int, pending: list[Entry], now: float
+    ) -> list[Entry]:
+        """What of ``pending`` may go now; the rest (latest per symbol) waits for its slot.
+
+        A held symbol goes at its due time, which is at most one interval after the latest
+        value arrived (the previous one went at due - interval, before it arrived).
+        """
+        throttle = client.throttle
+        assert throttle is not None
+        intervals, dues = throttle.interval[index], throttle.due[index]
+        send: list[Entry] = []
+        latest: dict[str, Entry] = {}
+        for entry in pending:
+            if entry.symbol in intervals:
+                latest[entry.symbol] = entry
+            else:
+                send.append(entry)
+        held = client.pending[index]
+        wake = 0.0
+        for symbol, entry in latest.items():
+            due = dues.get(symbol, 0.0)
+            if now >= due:
+                send.append(entry)
+                dues[symbol] = now + intervals[symbol]
+            else:
+                held.append(entry)
+                if not wake or due < wake:
+                    wake = due
+        if wake:
+            self._wake_at(client, throttle, wake, now)
+        return send
+
+    def _wake_at(self, client: Client, throttle: Throttle, at: float, now: float) -> None:
+        if throttle.timer is not None and throttle.timer_at <= at:
+            return
+        throttle.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # flushed outside a loop (unit tests): the caller flushes again
+            return
+        throttle.timer_at = at
+        throttle.timer = loop.call_later(max(0.0, at - now), self._timer_fired, client)
+
+    def _timer_fired(self, client: Client) -> None:
+        throttle = client.throttle
+        if throttle is not None:
+            throttle.timer = None
+        if not client.closing:
+            self.touch(client)
 
     # --- out: flushing -------------------------------------------------------------------------
 
@@ -265,9 +349,7 @@ class Fanout:
             if client.closing:
                 continue
             if client.hold:  # mid-subscribe; touched again when it ends
-                for index in (0, 1):
-                    if len(client.pending[index]) > PENDING_CAP:
-                        client.pending[index] = conflate(client.pending[index])
+                _cap(client)
                 continue
             outlet = client.outlet
             if client.control:
@@ -284,17 +366,33 @@ class Fanout:
                 if not pending:
                     continue
                 client.pending[index] = []
-                key = (index, tuple(pending))
-                built = frames.get(key)
-                if built is None:
-                    oldest = min(e.ingest_ts for e in pending)
-                    frame = batch_frame(_EVENTS[index], [e.data for e in pending])
-                    built = frames[key] = _Built(frame, max(0.0, now_ms - oldest) / 1000.0)
+                throttle = client.throttle
+                if throttle is not None and throttle.interval[index]:
+                    pending = self._throttled(client, index, pending, now)
+                    if not pending:
+                        continue
+                built = self._frame(frames, index, pending, now_ms)
                 outlet.write_text(built.frame)
                 built.uses += 1
                 n_frames[index] += 1
                 n_items[index] += len(pending)
         self._account(frames, n_frames, n_items, control, conflated)
+
+    @staticmethod
+    def _frame(
+        frames: dict[tuple[int, tuple[Entry, ...]], _Built],
+        index: int,
+        pending: list[Entry],
+        now_ms: float,
+    ) -> _Built:
+        """The frame of ``pending``, built once per flush for every client that has it."""
+        key = (index, tuple(pending))
+        built = frames.get(key)
+        if built is None:
+            oldest = min(e.ingest_ts for e in pending)
+            frame = batch_frame(_EVENTS[index], [e.data for e in pending])
+            built = frames[key] = _Built(frame, max(0.0, now_ms - oldest) / 1000.0)
+        return built
 
     def _hold_back(self, client: Client, now: float) -> int:
         """``client`` cannot take more now: conflate, and cut it off if blocked too long."""

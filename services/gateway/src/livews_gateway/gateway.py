@@ -296,6 +296,8 @@ class Gateway:
         finally:
             self.verdicts.settle(verdicts)
         subscribed = [s for s in request.symbols if s in held]
+        if subscribed and not client.closing:
+            self.fanout.set_rate(client, index, subscribed, request.max_hz)
         return {"ok": True, "subscribed": subscribed, "rejected": rejected}
 
     async def _join(self, client: Client, mode: Mode, symbols: list[str]) -> None:

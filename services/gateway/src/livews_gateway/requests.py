@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -12,6 +13,9 @@ from livews_gateway.errors import BadRequest
 
 #: Symbols one subscribe or unsubscribe call may name (the 64 KiB frame limit is the other bound).
 MAX_SYMBOLS_PER_CALL = 1000
+#: Bounds of a subscribe's ``max_hz`` (updates per second per symbol; CONTRACT §3 v1.1).
+MIN_HZ = 0.1
+MAX_HZ = 1000.0
 
 
 @dataclass
@@ -21,6 +25,8 @@ class SymbolsRequest:
     mode: Mode
     symbols: list[str]
     rejected: list[dict[str, str]] = field(default_factory=list)
+    #: ``max_hz`` of a subscribe, or None: full rate.
+    max_hz: float | None = None
 
 
 def rejection(symbol: str, code: ErrorCode, message: str) -> dict[str, str]:
@@ -39,7 +45,7 @@ def parse_symbols(data: object) -> SymbolsRequest:
         raise BadRequest("symbols must be a list of strings")
     if len(symbols) > MAX_SYMBOLS_PER_CALL:
         raise BadRequest(f"at most {MAX_SYMBOLS_PER_CALL} symbols per call")
-    request = SymbolsRequest(mode=cast(Mode, mode), symbols=[])
+    request = SymbolsRequest(mode=cast(Mode, mode), symbols=[], max_hz=parse_max_hz(data))
     seen: set[str] = set()
     for symbol in symbols:
         if symbol in seen:
@@ -52,6 +58,21 @@ def parse_symbols(data: object) -> SymbolsRequest:
                 rejection(symbol, ErrorCode.INVALID_SYMBOL, "not a Fyers symbol (EXCHANGE:NAME)")
             )
     return request
+
+
+def parse_max_hz(data: dict[object, object]) -> float | None:
+    """``"max_hz"``: absent or null for full rate, else a number in [MIN_HZ, MAX_HZ]."""
+    value = data.get("max_hz")
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not MIN_HZ <= value <= MAX_HZ
+    ):
+        raise BadRequest(f"max_hz must be a number from {MIN_HZ:g} to {MAX_HZ:g} (or absent)")
+    return float(value)
 
 
 def parse_refresh(data: object) -> str:

@@ -134,6 +134,11 @@ class Rooms:
         if left:
             gone = set(left)
             client.pending[index] = [e for e in client.pending[index] if e.symbol not in gone]
+            throttle = client.throttle
+            if throttle is not None:
+                for symbol in left:
+                    throttle.interval[index].pop(symbol, None)
+                    throttle.due[index].pop(symbol, None)
         if released:
             self._bus.release(released)
             if self._on_change is not None:
