@@ -40,6 +40,8 @@ export interface MarketFeed {
   removeQuotes(symbols: readonly string[]): void;
   /** Replace the whole set of wanted quote symbols. */
   setQuotes(symbols: readonly string[]): void;
+  /** The symbol the user looks at (full rate where the feed throttles the rest); optional. */
+  setFocus?(symbol: string | null): void;
   /** Depth for one symbol at a time; null for none. */
   setDepth(symbol: string | null): void;
   /** Hand a renewed token to the live connection (`auth:refresh`). */

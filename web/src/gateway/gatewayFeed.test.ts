@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeDepth, makeTick } from "../test/ticks";
 import type { Rejection, SubscriptionMode, Tick } from "../market/types";
 import type { AuthProblem, ConnectionState, FeedHandlers } from "./feed";
-import { GatewayFeed } from "./gatewayFeed";
+import { BOARD_MAX_HZ, GatewayFeed } from "./gatewayFeed";
 
 /**
  * A real Socket.IO server speaking the gateway's events (CONTRACT.md §3), small enough to
@@ -160,6 +160,32 @@ describe("GatewayFeed against a Socket.IO server", () => {
     expect(log.states).toContain("reconnecting");
     await until(() => gateway.subscribes("depth").length === 2, "depth resubscribe");
     expect(gateway.subscribes("quote")).toHaveLength(2);
+  });
+
+  it("asks for the board at BOARD_MAX_HZ and for the focused symbol at full rate", async () => {
+    const { log, feed } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    const quoteCalls = () =>
+      gateway.calls
+        .filter((c) => c.event === "subscribe" && (c.payload as { mode: string }).mode === "quote")
+        .map((c) => c.payload as { symbols: string[]; max_hz?: number });
+    expect(quoteCalls()[0]).toEqual({ symbols: ["NSE:SBIN-EQ", "NSE:NIFTY50-INDEX"], mode: "quote", max_hz: BOARD_MAX_HZ });
+    feed.setFocus("NSE:SBIN-EQ");
+    await until(() => quoteCalls().length === 2, "focus subscribe");
+    expect(quoteCalls()[1]).toEqual({ symbols: ["NSE:SBIN-EQ"], mode: "quote" });
+    feed.setFocus("NSE:NIFTY50-INDEX");
+    await until(() => quoteCalls().length === 4, "focus moved");
+    expect(quoteCalls().slice(2)).toEqual([
+      { symbols: ["NSE:SBIN-EQ"], mode: "quote", max_hz: BOARD_MAX_HZ },
+      { symbols: ["NSE:NIFTY50-INDEX"], mode: "quote" },
+    ]);
+    // A reconnect keeps the split.
+    gateway.live[0]!.disconnect(true);
+    await until(() => quoteCalls().length === 6, "resubscribe");
+    expect(quoteCalls().slice(4)).toEqual([
+      { symbols: ["NSE:SBIN-EQ"], mode: "quote", max_hz: BOARD_MAX_HZ },
+      { symbols: ["NSE:NIFTY50-INDEX"], mode: "quote" },
+    ]);
   });
 
   it("moves depth with the selection: unsubscribes the old symbol", async () => {

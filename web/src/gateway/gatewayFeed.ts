@@ -7,6 +7,8 @@ export const ACK_TIMEOUT_MS = 5_000;
 /** Backoff for reconnects the client must start itself (after a server-side disconnect). */
 export const RECONNECT_MIN_MS = 500;
 export const RECONNECT_MAX_MS = 10_000;
+/** Updates per second per symbol for the board (`max_hz`, CONTRACT §3 v1.1); the focused symbol gets every tick. */
+export const BOARD_MAX_HZ = 4;
 
 interface ServerEvents {
   ticks: (ticks: Tick[]) => void;
@@ -18,7 +20,7 @@ interface ServerEvents {
 }
 
 interface ClientEvents {
-  subscribe: (payload: { symbols: string[]; mode: SubscriptionMode }, ack: (ack: SubscribeAck) => void) => void;
+  subscribe: (payload: { symbols: string[]; mode: SubscriptionMode; max_hz?: number }, ack: (ack: SubscribeAck) => void) => void;
   unsubscribe: (payload: { symbols: string[]; mode: SubscriptionMode }, ack: (ack: unknown) => void) => void;
   "auth:refresh": (payload: { token: string }, ack: (ack: { ok: boolean; exp?: number }) => void) => void;
 }
@@ -51,6 +53,7 @@ export class GatewayFeed implements MarketFeed {
   private handlers: FeedHandlers | null = null;
   private readonly quotes = new Set<string>();
   private depthSymbol: string | null = null;
+  private focus: string | null = null;
   private lastBye: Bye | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private retryAttempt = 0;
@@ -94,7 +97,15 @@ export class GatewayFeed implements MarketFeed {
     const fresh = symbols.filter((s) => !this.quotes.has(s));
     for (const s of fresh) this.quotes.add(s);
     if (fresh.length === 0 || !this.socket?.connected) return null;
-    return this.subscribe(fresh, "quote");
+    if (this.focus !== null && fresh.includes(this.focus)) {
+      const board = fresh.filter((s) => s !== this.focus);
+      const [focusAck, boardAck] = await Promise.all([
+        this.subscribe([this.focus], "quote"),
+        board.length > 0 ? this.subscribe(board, "quote", BOARD_MAX_HZ) : Promise.resolve(null),
+      ]);
+      return mergeAcks(focusAck, boardAck);
+    }
+    return this.subscribe(fresh, "quote", BOARD_MAX_HZ);
   }
 
   removeQuotes(symbols: readonly string[]): void {
@@ -114,6 +125,19 @@ export class GatewayFeed implements MarketFeed {
     this.depthSymbol = symbol;
     if (previous !== null) this.unsubscribe([previous], "depth");
     if (symbol !== null && this.socket?.connected) void this.subscribe([symbol], "depth");
+  }
+
+  /**
+   * The symbol the user looks at: its quotes come at full rate, the rest of the board at
+   * {@link BOARD_MAX_HZ}. A subscribe of an already held symbol only changes its rate.
+   */
+  setFocus(symbol: string | null): void {
+    if (symbol === this.focus) return;
+    const previous = this.focus;
+    this.focus = symbol;
+    if (!this.socket?.connected) return;
+    if (previous !== null && this.quotes.has(previous)) void this.subscribe([previous], "quote", BOARD_MAX_HZ);
+    if (symbol !== null && this.quotes.has(symbol)) void this.subscribe([symbol], "quote");
   }
 
   async refreshAuth(token: string): Promise<boolean> {
@@ -213,16 +237,19 @@ export class GatewayFeed implements MarketFeed {
   }
 
   private resubscribe(): void {
-    if (this.quotes.size > 0) void this.subscribe([...this.quotes], "quote");
+    const board = [...this.quotes].filter((s) => s !== this.focus);
+    if (board.length > 0) void this.subscribe(board, "quote", BOARD_MAX_HZ);
+    if (this.focus !== null && this.quotes.has(this.focus)) void this.subscribe([this.focus], "quote");
     if (this.depthSymbol !== null) void this.subscribe([this.depthSymbol], "depth");
   }
 
-  private async subscribe(symbols: string[], mode: SubscriptionMode): Promise<SubscribeAck | null> {
+  private async subscribe(symbols: string[], mode: SubscriptionMode, maxHz?: number): Promise<SubscribeAck | null> {
     const socket = this.socket;
     if (socket === null) return null;
     let ack: SubscribeAck;
     try {
-      ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("subscribe", { symbols, mode });
+      const payload = maxHz === undefined ? { symbols, mode } : { symbols, mode, max_hz: maxHz };
+      ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("subscribe", payload);
     } catch {
       return null; // lost with the connection; the next connect subscribes again
     }
@@ -245,4 +272,16 @@ export class GatewayFeed implements MarketFeed {
     if (socket === null || !socket.connected) return;
     socket.timeout(ACK_TIMEOUT_MS).emit("unsubscribe", { symbols, mode }, () => undefined);
   }
+}
+
+/** One ack for a subscribe that went out as two calls (focus and board). */
+function mergeAcks(a: SubscribeAck | null, b: SubscribeAck | null): SubscribeAck | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return {
+    ...a,
+    ok: a.ok && b.ok,
+    subscribed: [...(a.subscribed ?? []), ...(b.subscribed ?? [])],
+    rejected: [...(a.rejected ?? []), ...(b.rejected ?? [])],
+  };
 }

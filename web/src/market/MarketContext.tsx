@@ -224,6 +224,7 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
 
   useEffect(() => {
     // Indices have no order book: nothing to subscribe.
+    feedRef.current?.setFocus?.(selected);
     feedRef.current?.setDepth(selected !== null && !isIndexSymbol(selected) ? selected : null);
     setDepth(null);
   }, [selected]);
