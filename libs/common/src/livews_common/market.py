@@ -25,9 +25,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from datetime import time as dtime
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 
-MarketState = Literal["pre_open", "open", "closed"]
+from livews_common.models import MarketState
+
 MARKET_STATES: tuple[MarketState, ...] = ("pre_open", "open", "closed")
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")

@@ -15,6 +15,7 @@ import msgspec
 
 TickKind = Literal["quote", "index"]
 UpstreamState = Literal["up", "degraded", "down"]
+MarketState = Literal["pre_open", "open", "closed"]  # v1.1; the calendar is livews_common.market
 
 #: One level of market depth: ``[price, qty, orders]``.
 Level = tuple[float | None, int | None, int | None]
@@ -114,6 +115,7 @@ class Status(msgspec.Struct, kw_only=True):
     ts: int
     symbols: int = 0
     reason: str | None = None
+    market: MarketState | None = None  # v1.1: the exchange session (None from older writers)
 
 
 class SymbolVerdict(msgspec.Struct, kw_only=True):

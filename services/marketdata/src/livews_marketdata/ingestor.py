@@ -32,7 +32,8 @@ import redis.asyncio as aioredis
 
 from livews_common import names
 from livews_common.feedtoken import TokenCipher
-from livews_common.models import MAX_SEQ, Depth, Status, Tick, UpstreamState
+from livews_common.market import MarketClock
+from livews_common.models import MAX_SEQ, Depth, MarketState, Status, Tick, UpstreamState
 from livews_common.symbols import is_valid_symbol
 from livews_marketdata.demand import RedisDemand
 from livews_marketdata.errors import NotLeader
@@ -104,8 +105,17 @@ class Pipeline:
         *,
         recorder: Recorder | None = None,
         on_state: Callable[[UpstreamState, str | None], None] | None = None,
+        market: MarketClock | None = None,
+        refresh: float = 5.0,
     ) -> None:
         self._publisher = publisher
+        self.market = market
+        self.market_state: MarketState | None = market.state() if market is not None else None
+        self._refresh = refresh
+        #: The newest value of every symbol this leader published: rewritten into md:last and
+        #: md:depth:last when Redis turns out to have lost them (a restart without persistence).
+        self.last_ticks: dict[str, Tick] = {}
+        self.last_depth: dict[str, Depth] = {}
         self._sequencer = sequencer
         self._metrics = metrics
         self._recorder = recorder
@@ -117,6 +127,11 @@ class Pipeline:
 
     async def deliver(self, ticks: list[Tick], depth: list[Depth]) -> None:
         self._sequencer.stamp(ticks, depth)
+        last_ticks, last_depth = self.last_ticks, self.last_depth
+        for tick in ticks:
+            last_ticks[tick.symbol] = tick
+        for update in depth:
+            last_depth[update.symbol] = update
         if self._recorder is not None:
             self._recorder.write(ticks, depth)
         if ticks:
@@ -135,8 +150,9 @@ class Pipeline:
         self.state = (state, reason, symbols)
         self._metrics.set_upstream_state(state)
         self._status = Status(
-            upstream=state, ts=int(time.time() * 1000), symbols=symbols, reason=reason
-        )
+            upstream=state, ts=int(time.time() * 1000), symbols=symbols, reason=reason,
+            market=self.market_state,
+        )  # fmt: skip
         self._status_changed.set()
         if self._on_state is not None:
             self._on_state(state, reason)
@@ -146,13 +162,43 @@ class Pipeline:
         if self._status is not None:
             self._status_changed.set()
 
+    @property
+    def market_closed(self) -> bool:
+        """True while the exchange is closed: a quiet upstream is normal then."""
+        return self.market_state == "closed"
+
+    def check_market(self) -> None:
+        """Follow the session calendar; a new session is a new status."""
+        if self.market is None:
+            return
+        state = self.market.state()
+        if state == self.market_state:
+            return
+        log.info("market %s", state, extra={"was": self.market_state})
+        self.market_state = state
+        if self._status is not None:
+            self._status = msgspec.structs.replace(
+                self._status, market=state, ts=int(time.time() * 1000)
+            )
+            self._status_changed.set()
+
     async def run_status(self) -> None:
-        """Write the newest status whenever it changes; until cancelled."""
+        """Write the newest status when it changes, and again every ``refresh`` seconds.
+
+        The rewrite keeps ``md:status`` from expiring while this leader lives (and restores it
+        if Redis lost it); the session calendar is checked at least once a second.
+        """
+        written_at = float("-inf")
         while True:
-            await self._status_changed.wait()
-            self._status_changed.clear()
-            if self._status is not None:
-                await self._publisher.set_status(self._status)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_changed.wait(), min(1.0, self._refresh))
+            self.check_market()
+            now = time.monotonic()
+            if self._status_changed.is_set() or now - written_at >= self._refresh:
+                self._status_changed.clear()
+                if self._status is not None:
+                    await self._publisher.set_status(self._status)
+                    written_at = now
 
 
 class Ingestor:
@@ -174,6 +220,7 @@ class Ingestor:
         self._redis = redis
         self._http = http
         self._cipher = cipher
+        self.market = settings.market_clock()
         self.lease = RedisLease(redis, self.instance, settings.lease_ttl)
         self.sequencer = Sequencer()
         self.role: Role = "starting"
@@ -212,7 +259,13 @@ class Ingestor:
         return not self._outage and time.monotonic() - self._redis_ok_at < fresh
 
     def readiness(self) -> tuple[bool, str]:
-        """Ready = Redis usable and (a standby, or the leader with the upstream ``up``)."""
+        """Ready = Redis usable and (a standby, or the leader with the upstream not ``down``).
+
+        Readiness is about serving: a leader whose upstream is ``degraded`` (a stall, a drop
+        being reconnected, the symbol limit) stays ready — restarting it would not bring Fyers
+        back, and ``md:status`` already tells every consumer. ``down`` (no feed token, a replay
+        that ended, the term just starting) is not ready.
+        """
         if not self.redis_usable:
             return False, "Redis is unreachable"
         if self.role == "standby":
@@ -221,7 +274,7 @@ class Ingestor:
             state, reason = self.upstream
             if state == "up":
                 return True, "leader: upstream up"
-            return False, f"leader: upstream {state}: {reason}"
+            return state == "degraded", f"leader: upstream {state}: {reason}"
         return False, self.role
 
     # -- the loop -------------------------------------------------------------------------
@@ -286,8 +339,9 @@ class Ingestor:
         self.metrics.leader.set(1)
         self.metrics.leader_epoch.set(epoch)
         publisher = RedisPublisher(
-            self._redis, self.instance, lambda: self.lease.epoch, self.metrics
-        )
+            self._redis, self.instance, lambda: self.lease.epoch, self.metrics,
+            status_ttl=self.settings.status_ttl,
+        )  # fmt: skip
         self.publisher = publisher
         try:
             try:
@@ -326,8 +380,9 @@ class Ingestor:
             self.upstream = (state, reason)
 
         pipeline = self.pipeline = Pipeline(
-            publisher, self.sequencer, self.metrics, recorder=recorder, on_state=on_state
-        )
+            publisher, self.sequencer, self.metrics, recorder=recorder, on_state=on_state,
+            market=self.market, refresh=s.status_ttl / 3,
+        )  # fmt: skip
         source: Source
         if s.source == "replay":
             assert s.replay_path is not None
@@ -422,6 +477,8 @@ class Ingestor:
         remote_ticks = await read_last_seqs(self._redis, names.LAST_TICKS)
         remote_depth = await read_last_seqs(self._redis, names.LAST_DEPTH)
         self.sequencer.seed(remote_ticks, remote_depth)
+        if self.pipeline is not None:
+            _rewrite_lost(publisher, self.pipeline, remote_ticks, remote_depth)
         _restamp(publisher, self.sequencer, remote_ticks, remote_depth)
         publisher.kick()
         if self.pipeline is not None:
@@ -454,6 +511,37 @@ class Ingestor:
             pass
         except Exception:
             log.exception("the ingestor failed while stopping")
+
+
+def _rewrite_lost(
+    publisher: RedisPublisher,
+    pipeline: Pipeline,
+    remote_ticks: dict[str, int],
+    remote_depth: dict[str, int],
+) -> None:
+    """Redis lost last values (a restart, a FLUSHALL): queue ours again for md:last.
+
+    Every symbol whose value Redis lacks, or holds older than ours, is written again with the
+    next flush — so a consumer reading ``md:last`` after the restart finds every symbol at once
+    instead of one by one as the market ticks. Pending values (newer) win.
+    """
+    ticks = {
+        symbol: tick
+        for symbol, tick in pipeline.last_ticks.items()
+        if remote_ticks.get(symbol, -1) < tick.seq and symbol not in publisher.pending_ticks
+    }
+    depth = {
+        symbol: update
+        for symbol, update in pipeline.last_depth.items()
+        if remote_depth.get(symbol, -1) < update.seq and symbol not in publisher.pending_depth
+    }
+    if ticks or depth:
+        log.warning(
+            "Redis lost last values; rewriting this leader's map",
+            extra={"ticks": len(ticks), "depth": len(depth)},
+        )
+        publisher.pending_ticks.update(ticks)
+        publisher.pending_depth.update(depth)
 
 
 def _restamp(

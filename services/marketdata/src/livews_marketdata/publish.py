@@ -15,7 +15,9 @@ Contract of :class:`Publisher`:
 - ``publish`` never raises for Redis trouble; :meth:`run` (a task the owner runs and cancels)
   retries what is pending, with jittered backoff.
 - ``set_status`` sets ``md:status`` (key) and publishes it on the channel of the same name,
-  fenced the same way; the newest status wins if Redis is away.
+  fenced the same way; the newest status wins if Redis is away. The key expires after
+  ``status_ttl`` (CONTRACT §4 v1.1): the leader rewrites it every third of that, so a key that
+  is gone means no live ingestor (gateways then say ``down``).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ _STATUS = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
   return -1
 end
-redis.call('SET', KEYS[3], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
 redis.call('PUBLISH', KEYS[3], ARGV[3])
 return 1
 """
@@ -113,8 +115,10 @@ class RedisPublisher:
         metrics: Metrics,
         *,
         backoff: Backoff | None = None,
+        status_ttl: float = 15.0,
     ) -> None:
         self._redis = redis
+        self.status_ttl_ms = max(1000, int(status_ttl * 1000))
         self._holder = holder
         self._epoch = epoch
         self._metrics = metrics
@@ -192,7 +196,9 @@ class RedisPublisher:
         if epoch is None:
             raise Fenced
         keys = [names.LEADER_LEASE, names.LEADER_EPOCH, names.STATUS]
-        result = await self._status(keys=keys, args=[self._holder, epoch, encode(status)])
+        result = await self._status(
+            keys=keys, args=[self._holder, epoch, encode(status), self.status_ttl_ms]
+        )
         if int(result) == FENCED:
             raise Fenced
         if self.pending_status is status:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from livews_common.market import Calendar, HolidayFileError, MarketClock, load_holidays
 from livews_common.settings import BaseServiceSettings, ConfigError, read_secret
 from livews_common.symbols import DEFAULT_WATCHLIST, is_valid_symbol
 
@@ -56,6 +58,14 @@ class MarketdataSettings(BaseServiceSettings):
     resolve_burst: int = Field(10, ge=1, alias="MARKETDATA_RESOLVE_BURST")
     backoff_base_ms: int = Field(500, ge=10, alias="MARKETDATA_BACKOFF_BASE_MS")
     backoff_max_ms: int = Field(30_000, ge=10, alias="MARKETDATA_BACKOFF_MAX_MS")
+    #: Market hours (docs/marketdata.md): ``nse`` = the NSE/BSE calendar; ``off`` = always open.
+    market_calendar: Literal["nse", "off"] = Field("nse", alias="MARKETDATA_MARKET_CALENDAR")
+    holidays_file: Path | None = Field(None, alias="MARKETDATA_HOLIDAYS_FILE")
+    #: For tests only: the market clock starts at this instant and runs SPEED times faster.
+    market_clock_start: datetime | None = Field(None, alias="MARKETDATA_MARKET_CLOCK_START")
+    market_clock_speed: float = Field(1.0, gt=0, alias="MARKETDATA_MARKET_CLOCK_SPEED")
+    #: ``md:status`` expires this long after a live leader last refreshed it (every TTL/3).
+    status_ttl: float = Field(15.0, ge=3, alias="MARKETDATA_STATUS_TTL_SECONDS")
     log_json: bool | None = Field(None, alias="LIVEWS_LOG_JSON")
 
     @field_validator("data_base", "data_ws_url")
@@ -115,6 +125,19 @@ class MarketdataSettings(BaseServiceSettings):
             return self.log_json
         return super().json_logs
 
+    def market_clock(self) -> MarketClock:
+        """The market clock: the calendar (holidays file or the shipped list) or always open."""
+        try:
+            holidays = load_holidays(self.holidays_file)
+        except HolidayFileError as exc:
+            raise ConfigError(f"MARKETDATA_HOLIDAYS_FILE: {exc}") from None
+        clock = MarketClock(
+            Calendar(holidays), start=self.market_clock_start, speed=self.market_clock_speed
+        )
+        if self.market_calendar == "off":
+            clock.override = "open"
+        return clock
+
     def access_token(self) -> str | None:
         """``FYERS_ACCESS_TOKEN`` (or ``_FILE``): an ``APPID:TOKEN`` used instead of auth's."""
         value = read_secret("FYERS_ACCESS_TOKEN")
@@ -130,6 +153,7 @@ class MarketdataSettings(BaseServiceSettings):
         if self.backoff_max_ms < self.backoff_base_ms:
             raise ConfigError("MARKETDATA_BACKOFF_MAX_MS must be >= MARKETDATA_BACKOFF_BASE_MS")
         self.watchlist  # noqa: B018 - validates MARKETDATA_WATCHLIST
+        self.market_clock()  # validates MARKETDATA_HOLIDAYS_FILE
         token = self.access_token()
         if token is not None and ":" not in token:
             raise ConfigError(
