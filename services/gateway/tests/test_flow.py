@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -265,3 +266,25 @@ async def test_metrics_and_health(
         assert f"livews_gateway_{name}" in httpx.get(f"{gateway.url}/metrics").text
     assert 'livews_build_info{python="3.' in httpx.get(f"{gateway.url}/metrics").text
     assert 'service="gateway"' in httpx.get(f"{gateway.url}/metrics").text
+
+
+async def test_status_passes_market_and_an_expired_key_means_down(
+    gateway: GatewayProcess, token_mint: TokenMint, redis_client: Any, probes: Any
+) -> None:
+    """v1.1: ``market`` reaches clients; a ``md:status`` key that expires turns ``down``."""
+    client = probes()
+    await client.connect(gateway.url, token_mint.mint())
+    await client.wait_event("status")
+    status = {"upstream": "up", "ts": 1_700_000_000_001, "symbols": 52, "reason": None,
+              "market": "closed"}  # fmt: skip
+    await redis_client.set("md:status", json.dumps(status), px=2000)
+    await redis_client.publish("md:status", json.dumps(status))
+    got = await client.wait_event("status", count=2)
+    assert got == {"upstream": "up", "ts": status["ts"], "market": "closed"}
+    # Nobody refreshes the key: it expires (2 s) and the next poll (every 3 s) says down.
+    started = time.monotonic()
+    down = await client.wait_event("status", count=3, timeout=15)
+    took = time.monotonic() - started
+    print(f"\nBOUND md:status expired -> gateway status down after {took:.1f}s (TTL 2 s)")
+    assert down["upstream"] == "down" and down["market"] == "closed"
+    assert await redis_client.get("md:status") is None

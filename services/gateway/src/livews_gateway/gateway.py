@@ -121,6 +121,7 @@ class Gateway:
         self._spawn("expiry", self.expiry.run())
         self._spawn("disconnector", self.disconnector.run())
         self._spawn("resync", self._resync_loop())
+        self._spawn("status-poll", self.status.poll(self.store))
         self._spawn("quotas", self.quotas.run())
         load = getattr(self.verifier, "load", None)
         if load is not None:
