@@ -152,3 +152,34 @@ def test_invalid_symbol_stops_its_data_and_refuses_new_subscriptions(emu: Emu, s
     assert not client.matching(lambda e: msg("sf", "NSE:SBIN-EQ")(e) and e["t"] > acked["t"])
     emu.admin("invalid-symbol", symbol="NSE:SBIN-EQ", on=False)
     client.wait_for(msg("sf", "NSE:SBIN-EQ"), since=time.time())
+
+
+def test_closed_market_is_quiet_with_the_socket_open_and_the_clock_drives_it(
+    emu: Emu, sdk: Sdk
+) -> None:
+    """``/admin/market`` and ``/admin/clock`` (CONTRACT §5 v1.1)."""
+    client = streaming(emu, sdk, ["NSE:SBIN-EQ", "NSE:NIFTY50-INDEX"])
+    emu.admin("market", state="closed")
+    closed_at = time.time()
+    state = httpx.get(f"{emu.url}/admin/state", timeout=5).json()
+    assert state["market"] == "closed" and state["current_rate"] == 0.0
+    time.sleep(3.0)
+    quiet = [e for e in client.matching(data) if e["t"] > closed_at + 0.5]
+    print(f"\nBOUND data messages while closed: {len(quiet)} in 2.5 s")
+    assert not quiet
+    assert not client.matching(lambda e: e["ev"] == "close")  # the socket stays open
+    emu.admin("market", state="open")
+    client.wait_for(data, since=time.time(), count=2)
+    # The calendar from 15:29:50 IST on a Friday, 20× faster: closed after ~0.5 s real.
+    emu.admin("clock", speed=20, at="2026-12-04T15:29:50+05:30")
+    emu.admin("market", state="calendar")
+    assert httpx.get(f"{emu.url}/admin/state", timeout=5).json()["market"] == "open"
+    time.sleep(1.5)
+    state = httpx.get(f"{emu.url}/admin/state", timeout=5).json()
+    assert state["market"] == "closed" and state["clock_speed"] == 20.0
+    assert state["market_time"] >= "2026-12-04T15:30"
+    for path in ("/admin/market?state=shut", "/admin/clock?speed=0", "/admin/clock?at=yesterday"):
+        r = httpx.post(f"{emu.url}{path}", timeout=5)
+        assert r.status_code == 400, path
+    emu.admin("reset")
+    assert httpx.get(f"{emu.url}/admin/state", timeout=5).json()["market"] == "open"

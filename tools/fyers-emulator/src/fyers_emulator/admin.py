@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from fyers_emulator.errors import BadRequest
 from fyers_emulator.faults import AuthScope
 from fyers_emulator.runtime import Runtime, json_response, runtime
+from livews_common.market import MARKET_STATES
 
 OK = {"ok": True}
 
@@ -87,6 +89,34 @@ async def invalid_symbol(request: Request, rt: Runtime) -> None:
     rt.faults.set_invalid(symbol, _flag(request, "on", True))
 
 
+async def market(request: Request, rt: Runtime) -> None:
+    """``state=pre_open|open|closed`` forces the session; ``state=calendar`` follows the clock."""
+    raw = request.query_params.get("state", "")
+    if raw == "calendar":
+        rt.faults.market.override = None
+        return
+    for state in MARKET_STATES:
+        if raw == state:
+            rt.faults.market.override = state
+            return
+    raise BadRequest("state must be pre_open, open, closed or calendar")
+
+
+async def clock(request: Request, rt: Runtime) -> None:
+    """``speed=F`` (the market clock runs F× faster) and optionally ``at=<ISO 8601>`` (from)."""
+    speed = _number(request, "speed", minimum=0, default=rt.faults.market.speed)
+    if speed <= 0:
+        raise BadRequest("speed must be a number > 0")
+    raw = request.query_params.get("at")
+    start = None
+    if raw is not None:
+        try:
+            start = datetime.fromisoformat(raw)
+        except ValueError:
+            raise BadRequest("at must be an ISO 8601 date and time") from None
+    rt.faults.market.set(start=start, speed=speed)
+
+
 async def reset(request: Request, rt: Runtime) -> None:
     rt.faults.reset()
 
@@ -113,6 +143,10 @@ async def state(request: Request) -> Response:
             "refuse_socket_auth": f.refuse_socket_auth,
             "refuse_rest_auth": f.refuse_rest_auth,
             "invalid_symbols": sorted(f.invalid_symbols),
+            "market": f.market.state(),
+            "market_forced": f.market.override is not None,
+            "market_time": f.market.now().isoformat(),
+            "clock_speed": f.market.speed,
             "sockets": len(rt.feed.sessions),
             "subscribed_topics": sum(s.topic_count for s in rt.feed.sessions),
         }
@@ -129,6 +163,8 @@ def routes() -> list[Route]:
         "rate": rate,
         "burst": burst,
         "invalid-symbol": invalid_symbol,
+        "market": market,
+        "clock": clock,
         "reset": reset,
     }
     return [

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from livews_common.market import Calendar, MarketClock, default_holidays
+
 AuthScope = Literal["all", "socket", "rest"]
 
 
@@ -28,9 +30,14 @@ class Faults:
     refuse_socket_auth: bool = False
     refuse_rest_auth: bool = False
     invalid_symbols: set[str] = field(default_factory=set)
+    #: The simulated session (``/admin/market``, ``/admin/clock``): forced ``open`` by default so
+    #: the emulator trades at any hour; ``state=calendar`` follows the NSE calendar instead.
+    market: MarketClock = field(init=False)
 
     def __post_init__(self) -> None:
         self.rate = self.default_rate
+        self.market = MarketClock(Calendar(default_holidays()))
+        self.market.override = "open"
 
     def reset(self) -> None:
         self.rate = self.default_rate
@@ -38,6 +45,8 @@ class Faults:
         self.burst_factor, self.burst_until = 1.0, 0.0
         self.refuse_socket_auth = self.refuse_rest_auth = False
         self.invalid_symbols.clear()
+        self.market = MarketClock(self.market.calendar)
+        self.market.override = "open"
 
     def stall(self, seconds: float) -> None:
         """No data on any socket for ``seconds`` from now (0 ends a stall)."""
@@ -50,6 +59,8 @@ class Faults:
         self.burst_factor, self.burst_until = factor, self.clock() + seconds
 
     def current_rate(self) -> float:
+        if self.market.state() == "closed":
+            return 0.0  # no trades while closed; sockets stay open and quiet
         """Aggregate ticks per second now, burst included."""
         if self.clock() < self.burst_until:
             return self.rate * self.burst_factor
