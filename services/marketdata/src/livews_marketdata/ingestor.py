@@ -47,8 +47,8 @@ from livews_marketdata.resolve import CallLimiter, SymbolResolver
 from livews_marketdata.settings import MarketdataSettings
 from livews_marketdata.tokens import EnvTokenSource, RedisTokenSource, TokenSource
 from livews_marketdata.upstream import Source
-from livews_marketdata.upstream import sdk as fyers_sdk
-from livews_marketdata.upstream.fyers import FyersConfig, FyersSource, fetch_index_map
+from livews_marketdata.upstream.clients import UpstreamClients
+from livews_marketdata.upstream.fyers import FyersConfig, FyersSource
 from livews_marketdata.upstream.replay import ReplaySource
 from livews_marketdata.verdicts import VerdictBoard
 
@@ -396,6 +396,18 @@ class Ingestor:
                 # Notices are hints: tokens.watch() wakes the upstream only on a real change.
                 notifications.on(names.FEED_TOKEN_CHANGED, tokens.notify, tokens.notify)
                 tg.create_task(tokens.watch(), name="feed-token-watch")
+            resolver = SymbolResolver(
+                self._http,
+                s.symbol_token_url,
+                timeout=s.rest_timeout,
+                limiter=CallLimiter(s.resolve_rate, s.resolve_burst),
+            )
+            clients = UpstreamClients(
+                s.upstream_client, ws_url=s.data_ws_url, http=self._http, resolver=resolver,
+                index_map_url=s.index_map, token_url=s.symbol_token_url,
+                rest_timeout=s.rest_timeout, connect_timeout=s.connect_timeout,
+                sdk_log_dir=s.sdk_log_dir,
+            )  # fmt: skip
             source = FyersSource(
                 FyersConfig(
                     ws_url=s.data_ws_url, stall_seconds=s.stall_seconds,
@@ -404,11 +416,8 @@ class Ingestor:
                     backoff_max=s.backoff_max_ms / 1000, watchlist=s.watchlist,
                 ),
                 tokens=tokens, demand=demand, verdicts=verdicts,
-                resolver=SymbolResolver(
-                    self._http, s.symbol_token_url, timeout=s.rest_timeout,
-                    limiter=CallLimiter(s.resolve_rate, s.resolve_burst),
-                ),
-                metrics=self.metrics, prepare=self._prepare_sdk,
+                resolver=resolver,
+                metrics=self.metrics, prepare=clients.prepare, connect=clients.connect,
             )  # fmt: skip
         self.source = source
         tg.create_task(publisher.run(), name="publisher")
@@ -427,22 +436,6 @@ class Ingestor:
             return EnvTokenSource(token)
         assert self._cipher is not None, "a token cipher is needed without FYERS_ACCESS_TOKEN"
         return RedisTokenSource(self._redis, self._cipher, self.metrics, instance=self.instance)
-
-    async def _prepare_sdk(self) -> None:
-        s = self.settings
-        try:
-            index_map = await fetch_index_map(self._http, s.index_map, s.rest_timeout)
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning(
-                "could not fetch the index map; using the copy bundled with the SDK",
-                extra={"url": s.index_map, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            index_map = fyers_sdk.bundled_index_map()
-        log_dir = s.sdk_log_dir
-        await asyncio.to_thread(
-            fyers_sdk.configure, token_url=s.symbol_token_url, index_map=index_map,
-            rest_timeout=s.rest_timeout, connect_timeout=s.connect_timeout, log_dir=log_dir,
-        )  # fmt: skip
 
     async def _hold_lease(self, publisher: RedisPublisher) -> None:
         """Renew every TTL/3; ride out a Redis outage; raise NotLeader once it is lost."""

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Symbols per request (the SDK's own chunk size).
 CHUNK = 500
+#: fytokens remembered (for the HSM client's topics) before the map starts over.
+FYTOKEN_CAP = 50_000
 _EXPIRED_CODES = frozenset({-8, -99})
 _REFUSED_CODES = frozenset({-15, -16, -17})
 
@@ -80,6 +82,14 @@ class SymbolResolver:
         self._timeout = timeout
         self._limiter = limiter
         self.calls = 0
+        self.fytokens: dict[str, str] = {}  # symbol → fytoken, from the replies so far
+
+    async def fytokens_for(self, symbols: Sequence[str], bare_token: str) -> dict[str, str]:
+        """``{symbol: fytoken}`` for the known ones among ``symbols`` (asks only for the rest)."""
+        missing = [s for s in symbols if s not in self.fytokens]
+        if missing:
+            await self.resolve(missing, bare_token)
+        return {s: t for s in symbols if (t := self.fytokens.get(s)) is not None}
 
     async def resolve(self, symbols: Sequence[str], bare_token: str) -> dict[str, bool]:
         """Symbol → known to the upstream. Raises :class:`UpstreamError` when it cannot tell."""
@@ -116,6 +126,11 @@ class SymbolResolver:
         invalid = body.get("invalidSymbol") or []
         if not isinstance(valid, dict) or not isinstance(invalid, list):
             raise UpstreamError("symbol_token_bad_reply", "validSymbol/invalidSymbol malformed")
+        if len(self.fytokens) > FYTOKEN_CAP:
+            self.fytokens = {}
+        self.fytokens.update(
+            (s, t) for s, t in valid.items() if isinstance(s, str) and isinstance(t, str)
+        )
         result = {s: False for s in invalid if isinstance(s, str)}
         result.update({s: True for s in valid if isinstance(s, str)})
         # A symbol the reply does not mention is unknown too.

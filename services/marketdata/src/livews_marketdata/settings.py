@@ -36,6 +36,8 @@ class MarketdataSettings(BaseServiceSettings):
     data_base: str = Field("https://api-t1.fyers.in/data", alias="FYERS_DATA_BASE")
     index_map_url: str | None = Field(None, alias="MARKETDATA_INDEX_MAP_URL")
     source: SourceKind = Field("fyers", alias="MARKETDATA_SOURCE")
+    # The Fyers socket client: our asyncio HSM client, or fyers-apiv3's (kept for comparison).
+    upstream_client: Literal["hsm", "sdk"] = Field("hsm", alias="MARKETDATA_UPSTREAM")
     replay_path: Path | None = Field(None, alias="MARKETDATA_REPLAY_PATH")
     replay_speed: float = Field(1.0, gt=0, alias="MARKETDATA_REPLAY_SPEED")
     replay_loop: bool = Field(True, alias="MARKETDATA_REPLAY_LOOP")

@@ -1,4 +1,4 @@
-"""The Fyers upstream: one SDK socket at a time, supervised.
+"""The Fyers upstream: one socket at a time, supervised (our HSM client, or the SDK's).
 
 :class:`FyersSource` owns the connection's whole life. Per connection it waits for a token,
 opens the socket and waits for the server's auth reply, resolves every wanted symbol
@@ -41,7 +41,7 @@ from livews_marketdata.resolve import SymbolResolver
 from livews_marketdata.tokens import Credential, NoToken, TokenSource
 from livews_marketdata.upstream import FeedSink
 from livews_marketdata.upstream.bridge import Bridge, ControlEvent
-from livews_marketdata.upstream.sdk import DEPTH, QUOTES, SdkConnection
+from livews_marketdata.upstream.hsm.protocol import DEPTH, QUOTES
 from livews_marketdata.verdicts import VerdictBoard, verdict
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,8 @@ class FyersSource:
     def _sdk_connection(
         self, credential: Credential, bridge: Bridge, generation: int
     ) -> Connection:
+        from livews_marketdata.upstream.sdk import SdkConnection  # only on demand (tests)
+
         return SdkConnection(
             url=self._config.ws_url, access_token=credential.access_token, bridge=bridge,
             generation=generation, call_timeout=self._config.call_timeout,

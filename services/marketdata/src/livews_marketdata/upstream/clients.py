@@ -1,0 +1,109 @@
+"""Which Fyers socket client the ingestor uses (``MARKETDATA_UPSTREAM``), and its set-up.
+
+``hsm`` (the default) is our asyncio client (:mod:`livews_marketdata.upstream.hsm`); ``sdk``
+is fyers-apiv3 through :mod:`livews_marketdata.upstream.sdk`, kept for comparison (the bench)
+and imported only when chosen. Both need the index → HSM name map, fetched once before the
+first connection (else the copy bundled with the SDK, when it is installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from livews_marketdata.resolve import SymbolResolver
+from livews_marketdata.tokens import Credential
+from livews_marketdata.upstream.bridge import Bridge
+from livews_marketdata.upstream.fyers import Connection, fetch_index_map
+from livews_marketdata.upstream.hsm.client import HsmConnection
+
+log = logging.getLogger(__name__)
+
+ClientKind = Literal["hsm", "sdk"]
+
+
+def bundled_index_map() -> dict[str, str]:
+    """The index map shipped inside fyers-apiv3, or ``{}`` if it is not installed."""
+    try:
+        text = resources.files("fyers_apiv3.FyersWebsocket").joinpath("map.json").read_text()
+        mapping = json.loads(text)["index_dict"]
+    except (ModuleNotFoundError, FileNotFoundError, KeyError, ValueError):
+        return {}
+    return {k: v for k, v in mapping.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+class UpstreamClients:
+    """Builds one connection per call of :meth:`connect` (the supervisor's factory)."""
+
+    def __init__(
+        self,
+        kind: ClientKind,
+        *,
+        ws_url: str,
+        http: httpx.AsyncClient,
+        resolver: SymbolResolver,
+        index_map_url: str,
+        token_url: str,
+        rest_timeout: float,
+        connect_timeout: float,
+        sdk_log_dir: Path | None = None,
+    ) -> None:
+        self.kind = kind
+        self._ws_url = ws_url
+        self._http = http
+        self._resolver = resolver
+        self._index_map_url = index_map_url
+        self._token_url = token_url
+        self._rest_timeout = rest_timeout
+        self._connect_timeout = connect_timeout
+        self._sdk_log_dir = sdk_log_dir
+        self.index_map: dict[str, str] = {}
+        self._fallback: dict[str, str] = {}
+
+    async def prepare(self) -> None:
+        self._fallback = bundled_index_map()
+        try:
+            self.index_map = await fetch_index_map(
+                self._http, self._index_map_url, self._rest_timeout
+            )
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning(
+                "could not fetch the index map; using the copy bundled with the SDK",
+                extra={"url": self._index_map_url, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            self.index_map = dict(self._fallback)
+        if self.kind == "sdk":
+            from livews_marketdata.upstream import sdk
+
+            await asyncio.to_thread(
+                sdk.configure, token_url=self._token_url, index_map=self.index_map,
+                rest_timeout=self._rest_timeout, connect_timeout=self._connect_timeout,
+                log_dir=self._sdk_log_dir,
+            )  # fmt: skip
+
+    def connect(self, credential: Credential, bridge: Bridge, generation: int) -> Connection:
+        if self.kind == "sdk":
+            from livews_marketdata.upstream.sdk import SdkConnection
+
+            return SdkConnection(
+                url=self._ws_url, access_token=credential.access_token, bridge=bridge,
+                generation=generation, call_timeout=self._rest_timeout + 5,
+            )  # fmt: skip
+        resolver, bare = self._resolver, credential.bare_token
+
+        async def fytokens(symbols: Sequence[str]) -> Mapping[str, str]:
+            return await resolver.fytokens_for(symbols, bare)
+
+        return HsmConnection(
+            url=self._ws_url, access_token=credential.access_token, bridge=bridge,
+            generation=generation, fytokens=fytokens, index_map=self.index_map,
+            fallback_index_map=self._fallback, connect_timeout=self._connect_timeout,
+            name=f"fyers-{generation}",
+        )  # fmt: skip
