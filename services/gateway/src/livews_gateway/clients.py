@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Literal
 
+from livews_gateway.compact import delta_bytes, key_bytes
 from livews_gateway.limits import TokenBucket
 from livews_gateway.outlet import Outlet
 
@@ -19,13 +20,31 @@ MODE_INDEX: dict[str, int] = {"quote": 0, "depth": 1}
 class Entry:
     """One message from Redis (a Tick or a Depth), shared by every client that receives it."""
 
-    __slots__ = ("data", "ingest_ts", "seq", "symbol")
+    __slots__ = ("_delta", "_key", "data", "ingest_ts", "prev", "seq", "symbol")
 
     def __init__(self, symbol: str, seq: int, ingest_ts: int, data: bytes) -> None:
         self.symbol = symbol
         self.seq = seq
         self.ingest_ts = ingest_ts
         self.data = data
+        #: The message its room relayed just before it (set by ``Fanout.relay``): a compact
+        #: client that holds exactly that object gets the delta row.
+        self.prev: bytes | None = None
+        self._key: bytes | None = None
+        self._delta: bytes | None = None
+
+    def key_row(self) -> bytes:
+        """The compact key row (built once, shared by every client)."""
+        if self._key is None:
+            self._key = key_bytes(self.data)
+        return self._key
+
+    def delta_row(self) -> bytes:
+        """The compact delta row against :attr:`prev` (built once, shared)."""
+        if self._delta is None:
+            assert self.prev is not None
+            self._delta = delta_bytes(self.prev, self.data)
+        return self._delta
 
 
 class Throttle:
@@ -61,8 +80,8 @@ class Client:
 
     __slots__ = (
         "__weakref__", "behind_since", "bucket", "closing", "connected_at", "control", "dirty",
-        "eio_sid", "exp", "hold", "notice_at", "outlet", "pending", "session", "sid", "subs",
-        "throttle", "user",
+        "eio_sid", "exp", "held", "hold", "notice_at", "outlet", "pending", "session", "sid",
+        "subs", "throttle", "user",
     )  # fmt: skip
 
     def __init__(
@@ -92,6 +111,9 @@ class Client:
         self.behind_since: float | None = None
         self.closing = False
         self.throttle: Throttle | None = None
+        #: Compact clients only (None: JSON Tick v1): per symbol, the message it last
+        #: received, which decides key row or delta row for the next one.
+        self.held: dict[str, bytes] | None = None
         self.connected_at = time.monotonic()
 
     @property

@@ -56,6 +56,8 @@ BLOCKED_CHECK = 0.25
 SEQ_CONFIRM = 3
 
 _EVENTS = (TICKS, DEPTH)
+#: Frames built in one flush, by what they carry (shared by every client that gets the same).
+_Frames = dict[tuple[object, ...], "_Built"]
 _MODES = ("quote", "depth")
 
 
@@ -189,6 +191,8 @@ class Fanout:
                 return
         room.suspect = 0
         room.last_seq = seq
+        entry.prev = room.last
+        room.last = entry.data
         index = room.index
         dirty = self._dirty
         if room.floors:
@@ -339,7 +343,7 @@ class Fanout:
         dirty, self._dirty = self._dirty, []
         now = self._clock()
         now_ms = time.time() * 1000.0
-        frames: dict[tuple[int, tuple[Entry, ...]], _Built] = {}
+        frames: _Frames = {}
         n_frames = [0, 0]
         n_items = [0, 0]
         control = 0
@@ -371,7 +375,10 @@ class Fanout:
                     pending = self._throttled(client, index, pending, now)
                     if not pending:
                         continue
-                built = self._frame(frames, index, pending, now_ms)
+                if index == 0 and client.held is not None:
+                    built = self._compact_frame(frames, client.held, pending, now_ms)
+                else:
+                    built = self._frame(frames, index, pending, now_ms)
                 outlet.write_text(built.frame)
                 built.uses += 1
                 n_frames[index] += 1
@@ -380,7 +387,7 @@ class Fanout:
 
     @staticmethod
     def _frame(
-        frames: dict[tuple[int, tuple[Entry, ...]], _Built],
+        frames: _Frames,
         index: int,
         pending: list[Entry],
         now_ms: float,
@@ -392,6 +399,34 @@ class Fanout:
             oldest = min(e.ingest_ts for e in pending)
             frame = batch_frame(_EVENTS[index], [e.data for e in pending])
             built = frames[key] = _Built(frame, max(0.0, now_ms - oldest) / 1000.0)
+        return built
+
+    @staticmethod
+    def _compact_frame(
+        frames: _Frames,
+        held: dict[str, bytes],
+        pending: list[Entry],
+        now_ms: float,
+    ) -> _Built:
+        """A compact client's ``ticks`` frame: delta rows where it holds the previous message.
+
+        Rows are cached on the entries and frames by content, so clients of a room that hold
+        the same previous state share both.
+        """
+        rows: list[bytes] = []
+        for entry in pending:
+            prev = entry.prev
+            if prev is not None and held.get(entry.symbol) is prev:
+                rows.append(entry.delta_row())
+            else:
+                rows.append(entry.key_row())
+            held[entry.symbol] = entry.data
+        key = (2, tuple(pending), tuple(rows))
+        built = frames.get(key)
+        if built is None:
+            oldest = min(e.ingest_ts for e in pending)
+            built = _Built(batch_frame(TICKS, rows), max(0.0, now_ms - oldest) / 1000.0)
+            frames[key] = built
         return built
 
     def _hold_back(self, client: Client, now: float) -> int:
@@ -424,7 +459,7 @@ class Fanout:
 
     def _account(
         self,
-        frames: dict[tuple[int, tuple[Entry, ...]], _Built],
+        frames: _Frames,
         n_frames: list[int],
         n_items: list[int],
         control: int,

@@ -21,6 +21,7 @@ from livews_common.codes import ByeCode, ErrorCode
 from livews_common.models import Revocation, WireError, decode
 from livews_gateway.bus import Bus, MessageHandler, StateHandler
 from livews_gateway.clients import MODE_INDEX, MODES, Client, ClientRegistry, Entry, Mode
+from livews_gateway.compact import key_bytes
 from livews_gateway.demand import DemandAnnouncer
 from livews_gateway.errors import AuthRefused, BadRequest, RateLimited
 from livews_gateway.fanout import Fanout, checked_head
@@ -28,7 +29,7 @@ from livews_gateway.frames import snapshot_frame
 from livews_gateway.limits import TokenBucket
 from livews_gateway.metrics import GatewayMetrics, LiveCounts
 from livews_gateway.quotas import QuotaBook, QuotaLimits
-from livews_gateway.requests import parse_refresh, parse_symbols, rejection
+from livews_gateway.requests import parse_format, parse_refresh, parse_symbols, rejection
 from livews_gateway.rooms import Rooms, channel_of
 from livews_gateway.sessions import Disconnector, ExpiryWatch, expiring_frame
 from livews_gateway.settings import GatewaySettings
@@ -198,6 +199,12 @@ class Gateway:
     async def connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
         """Authorise and register a new connection, or raise :class:`AuthRefused`."""
         token = auth.get("token") if isinstance(auth, dict) else None
+        encoding = parse_format(auth)
+        if encoding is None:
+            raise AuthRefused(
+                "bad_format", 'bad_request: format must be "json" or "compact"',
+                ErrorCode.BAD_REQUEST,
+            )  # fmt: skip
         claims = await self.auth.check(token)
         eio_sid = self.sio.eio_sid_of(sid)
         if eio_sid is None or self.sio.open_session(eio_sid) is None:
@@ -207,6 +214,8 @@ class Gateway:
             sid, eio_sid, outlet, user=claims.sub, session=claims.sid, exp=claims.exp,
             bucket=TokenBucket(self.settings.subscribe_rate, self.settings.subscribe_burst),
         )  # fmt: skip
+        if encoding == "compact":
+            client.held = {}
         if not await self.quotas.admit_connection(client):
             raise AuthRefused(
                 "user_connections",
@@ -322,7 +331,11 @@ class Gateway:
             head = None if raw is None else self.fanout.check(room, raw)
             if raw is None or head is None:
                 continue
-            items.append(raw)
+            if index == 0 and client.held is not None:
+                items.append(key_bytes(raw))  # compact: a key row, and the client holds it
+                client.held[room.symbol] = raw
+            else:
+                items.append(raw)
             floors[room.symbol] = head.seq
             room.floors[client] = head.seq
         if floors:

@@ -75,6 +75,16 @@ def parse_max_hz(data: dict[object, object]) -> float | None:
     return float(value)
 
 
+#: Tick encodings a connection may ask for in its ``auth`` (CONTRACT §3 v1.1).
+FORMATS = ("json", "compact")
+
+
+def parse_format(auth: object) -> str | None:
+    """``auth["format"]``: "json" (the default) or "compact"; None when it is neither."""
+    value = auth.get("format", "json") if isinstance(auth, dict) else "json"
+    return value if value in FORMATS else None
+
+
 def parse_refresh(data: object) -> str:
     """``{"token": "<access JWT>"}``."""
     if not isinstance(data, dict) or not isinstance(data.get("token"), str) or not data["token"]:

@@ -32,7 +32,8 @@ class Room:
     """
 
     __slots__ = (
-        "channel", "floors", "index", "last_seq", "members", "mode", "ready", "suspect", "symbol"
+        "channel", "floors", "index", "last", "last_seq", "members", "mode", "ready", "suspect",
+        "symbol",
     )  # fmt: skip
 
     def __init__(self, mode: Mode, symbol: str) -> None:
@@ -43,6 +44,8 @@ class Room:
         self.members: set[Client] = set()
         self.floors: dict[Client, int] = {}
         self.last_seq = -1
+        #: The message last relayed (the ``prev`` of the next one, for compact deltas).
+        self.last: bytes | None = None
         #: Messages in a row whose ``seq`` was absurd against ``last_seq`` (fanout.py).
         self.suspect = 0
         self.ready = asyncio.Event()
@@ -134,6 +137,9 @@ class Rooms:
         if left:
             gone = set(left)
             client.pending[index] = [e for e in client.pending[index] if e.symbol not in gone]
+            if client.held is not None and index == 0:
+                for symbol in left:
+                    client.held.pop(symbol, None)
             throttle = client.throttle
             if throttle is not None:
                 for symbol in left:
