@@ -1,0 +1,105 @@
+"""Market hours and the known gaps (issue #15): ``market`` in md:status, its TTL, md:last rewrite.
+
+Each test runs a real ingestor against the emulator and a real Redis; the market clock is the
+test clock of MARKETDATA_MARKET_CLOCK_START / _SPEED, the emulator's session /admin/market.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from md_harness import WATCHLIST, Watch, last_ticks, status
+
+from livews_common import names
+from livews_devtools.fleet_marketdata import start_marketdata, wait_for
+from livews_devtools.pytest_plugin import Emulator, Spawn
+from livews_devtools.redis_server import RedisServer
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own (a FLUSHALL on the session's would hit other tests)."""
+    with RedisServer() as server:
+        yield server
+
+
+def test_market_follows_the_session_edges_and_the_status_key_expires(
+    spawn: Spawn, tmp_path: Path, emulator: Emulator, redis_url: str
+) -> None:
+    # Friday 4 Dec 2026, 15:29:30 IST, at 2x: open for ~15 s of real time, then closed.
+    seen = Watch(redis_url, "md:status")
+    try:
+        md = start_marketdata(
+            spawn, tmp_path, redis_url, emulator, MARKETDATA_STATUS_TTL_SECONDS="3",
+            MARKETDATA_MARKET_CLOCK_START="2026-12-04T15:29:30+05:30",
+            MARKETDATA_MARKET_CLOCK_SPEED="2",
+        )  # fmt: skip
+
+        def statuses(w: Watch) -> list[dict[str, Any]]:
+            return [doc for _, ch, doc in w.messages if ch == names.STATUS]
+
+        opened = seen.until(
+            lambda w: next((m for m in statuses(w) if m.get("market") == "open"), None),
+            15, "a status with market open",
+        )  # fmt: skip
+        closed = seen.until(
+            lambda w: next((m for m in statuses(w) if m.get("market") == "closed"), None),
+            40, "market closed at 15:30",
+        )  # fmt: skip
+        markets = [m.get("market") for m in statuses(seen)]
+    finally:
+        seen.close()
+    print(f"\nBOUND market values on md:status, in order: {markets}")
+    assert markets.index("open") < markets.index("closed")
+    assert closed["ts"] > opened["ts"]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ttl = client.pttl(names.STATUS)
+        assert 0 < ttl <= 3000, ttl
+        time.sleep(2.5)  # longer than a third of the TTL: refreshed, still there
+        assert client.exists(names.STATUS) and status(redis_url)["market"] == "closed"
+        md.process.kill()  # a crash: no last word
+        killed = time.monotonic()
+        wait_for(lambda: not client.exists(names.STATUS), 10, "md:status expired")
+        took = time.monotonic() - killed
+    finally:
+        client.close()
+    print(f"BOUND md:status gone {took:.1f}s after the only ingestor was killed (TTL 3 s)")
+    assert took <= 3.5
+
+
+def test_last_values_are_rewritten_after_a_flushall_in_a_quiet_market(
+    spawn: Spawn, tmp_path: Path, emulator: Emulator, own_redis: RedisServer
+) -> None:
+    url = own_redis.url
+    start_marketdata(spawn, tmp_path, url, emulator)
+    feed = Watch(url, "md:tick:*")
+    try:
+        feed.until(lambda w: WATCHLIST <= w.symbols_seen(), 25, "every watchlist symbol")
+    finally:
+        feed.close()
+    emulator.admin("market", state="closed")  # no trades: only a rewrite can refill md:last
+    try:
+        time.sleep(1.0)
+        before = {s: t["seq"] for s, t in last_ticks(url).items()}
+        client = redis.Redis.from_url(url)
+        try:
+            client.flushall()
+            flushed = time.monotonic()
+            assert not client.exists(names.LAST_TICKS)
+        finally:
+            client.close()
+        wait_for(lambda: WATCHLIST <= set(last_ticks(url)), 15, "md:last rewritten")
+        took = time.monotonic() - flushed
+        after = {s: t["seq"] for s, t in last_ticks(url).items()}
+    finally:
+        emulator.admin("market", state="open")
+    print(f"\nBOUND md:last rewritten ({len(after)} symbols) {took:.1f}s after FLUSHALL")
+    assert all(after[s] >= before[s] for s in WATCHLIST)
+    assert took < 10
+    wait_for(lambda: status(url) is not None, 10, "md:status back")
