@@ -126,6 +126,13 @@ describe("App", () => {
     act(() => feed.handlers!.connection("connected"));
     act(() => feed.handlers!.status({ upstream: "up", ts: Date.now() }));
     expect(badge.dataset.state).toBe("connected");
+    expect(screen.queryByTestId("market-indicator")).toBeNull(); // no market field: nothing said
+    act(() => feed.handlers!.status({ upstream: "up", ts: Date.now(), market: "closed" }));
+    expect(screen.getByTestId("market-indicator").textContent).toBe("Market closed");
+    act(() => feed.handlers!.status({ upstream: "up", ts: Date.now(), market: "pre_open" }));
+    expect(screen.getByTestId("market-indicator").textContent).toBe("Pre-open");
+    act(() => feed.handlers!.status({ upstream: "up", ts: Date.now(), market: "open" }));
+    expect(screen.queryByTestId("market-indicator")).toBeNull();
 
     act(() => feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1)], false));
     await nextFrame();

@@ -2,6 +2,7 @@ import styled from "styled-components";
 import { useSession } from "../session/SessionContext";
 import { Button } from "./controls";
 import { LatencyReadout } from "./LatencyReadout";
+import { MarketIndicator } from "./MarketIndicator";
 import { StatusBadge } from "./StatusBadge";
 import { ThemeToggle } from "./ThemeToggle";
 
@@ -32,6 +33,7 @@ export function Header() {
     <Bar>
       <h1>LiveWebsocket</h1>
       <StatusBadge />
+      <MarketIndicator />
       <LatencyReadout />
       <Spacer />
       {sub !== null && <User data-testid="user">{sub}</User>}

@@ -43,9 +43,13 @@ export interface Depth {
 
 export type UpstreamState = "up" | "degraded" | "down";
 
+/** The exchange session (CONTRACT §3 v1.1); absent from gateways older than v1.1. */
+export type MarketSession = "pre_open" | "open" | "closed";
+
 export interface UpstreamStatus {
   upstream: UpstreamState;
   ts: number;
+  market?: MarketSession | null;
 }
 
 export type SubscriptionMode = "quote" | "depth";
