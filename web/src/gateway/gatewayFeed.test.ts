@@ -16,10 +16,12 @@ class FakeGateway {
   readonly io = new Server(this.http, { path: "/socket.io", transports: ["websocket"] });
   readonly calls: { sid: string; event: string; payload: unknown }[] = [];
   readonly sockets: ServerSocket[] = [];
+  readonly formats: unknown[] = [];
 
   async listen(): Promise<string> {
     this.io.use((socket, next) => {
       const token = (socket.handshake.auth as { token?: string }).token ?? "";
+      this.formats.push((socket.handshake.auth as { format?: string }).format);
       if (token.startsWith("good")) return next();
       const err = new Error("unauthorized: bad token") as Error & { data?: unknown };
       err.data = { code: "unauthorized" };
@@ -160,6 +162,17 @@ describe("GatewayFeed against a Socket.IO server", () => {
     expect(log.states).toContain("reconnecting");
     await until(() => gateway.subscribes("depth").length === 2, "depth resubscribe");
     expect(gateway.subscribes("quote")).toHaveLength(2);
+  });
+
+  it("asks for the compact encoding and decodes its rows into ticks", async () => {
+    const { log } = start();
+    await until(() => log.ticks.length === 2, "snapshot ticks");
+    expect(gateway.formats).toEqual(["compact"]);
+    const row = ["NSE:SBIN-EQ", 7, "quote", 812.35, 805, 815.1, 801.25, 806.4, 5.95, 0.74, 1000, 1, 809.1, 812.3,
+      812.35, 10, 10, 100, 100, 1764841500000, 1764841500000, 1764841500010];
+    gateway.live[0]!.emit("ticks", [row, ["NSE:SBIN-EQ", 8, 2, 5]]);
+    await until(() => log.ticks.length === 4, "decoded ticks");
+    expect(log.ticks.slice(2).map((t) => [t.seq, t.ltp])).toEqual([[7, 812.35], [8, 812.4]]);
   });
 
   it("asks for the board at BOARD_MAX_HZ and for the focused symbol at full rate", async () => {

@@ -1,5 +1,6 @@
 import { io, type Socket, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import type { Bye, Depth, Rejection, SubscribeAck, SubscriptionMode, Tick, UpstreamStatus } from "../market/types";
+import { CompactDecoder } from "./compact";
 import type { FeedHandlers, MarketFeed } from "./feed";
 
 /** How long an ack may take before the call counts as lost (ms). */
@@ -10,10 +11,22 @@ export const RECONNECT_MAX_MS = 10_000;
 /** Updates per second per symbol for the board (`max_hz`, CONTRACT §3 v1.1); the focused symbol gets every tick. */
 export const BOARD_MAX_HZ = 4;
 
+/** Tick encodings (CONTRACT §3 v1.1): JSON Tick v1, or compact rows (./compact.ts). */
+export type TickFormat = "json" | "compact";
+
+/** A tick as received: a Tick v1 object (JSON) or a compact row. */
+type WireTick = Tick | unknown[];
+
+/** The page's choice: `?format=json` forces JSON Tick v1; compact otherwise. */
+export function formatFromPage(): TickFormat {
+  if (typeof location === "undefined") return "compact";
+  return new URLSearchParams(location.search).get("format") === "json" ? "json" : "compact";
+}
+
 interface ServerEvents {
-  ticks: (ticks: Tick[]) => void;
+  ticks: (ticks: WireTick[]) => void;
   depth: (depth: Depth[]) => void;
-  snapshot: (snapshot: { ticks?: Tick[]; depth?: Depth[] }) => void;
+  snapshot: (snapshot: { ticks?: WireTick[]; depth?: Depth[] }) => void;
   status: (status: UpstreamStatus) => void;
   "auth:expiring": (payload: { exp: number }) => void;
   bye: (bye: Bye) => void;
@@ -32,6 +45,8 @@ export interface GatewayFeedOptions {
   token: () => string | null;
   /** Defaults to the page's origin. */
   url?: string;
+  /** Tick encoding to ask for; defaults to {@link formatFromPage}. */
+  format?: TickFormat;
   /** Test seam: builds the socket. */
   connect?: (url: string | undefined, options: Partial<ManagerOptions & SocketOptions>) => GatewaySocket;
 }
@@ -54,6 +69,8 @@ export class GatewayFeed implements MarketFeed {
   private readonly quotes = new Set<string>();
   private depthSymbol: string | null = null;
   private focus: string | null = null;
+  /** Compact rows of the current connection decode against what it sent before. */
+  private readonly decoder = new CompactDecoder();
   private lastBye: Bye | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private retryAttempt = 0;
@@ -72,7 +89,11 @@ export class GatewayFeed implements MarketFeed {
       reconnectionDelay: RECONNECT_MIN_MS,
       reconnectionDelayMax: RECONNECT_MAX_MS,
       randomizationFactor: 0.5,
-      auth: (cb) => cb({ token: this.options.token() ?? "" }),
+      auth: (cb) => {
+        // Every connection starts from key rows.
+        this.decoder.reset();
+        cb({ token: this.options.token() ?? "", format: this.options.format ?? formatFromPage() });
+      },
     });
     this.socket = socket;
     this.wire(socket, handlers);
@@ -196,17 +217,32 @@ export class GatewayFeed implements MarketFeed {
       handlers.bye(bye);
     });
     socket.on("snapshot", (snapshot) => {
-      if (Array.isArray(snapshot.ticks) && snapshot.ticks.length > 0) handlers.ticks(snapshot.ticks, true);
+      if (Array.isArray(snapshot.ticks) && snapshot.ticks.length > 0) {
+        const ticks = this.decode(snapshot.ticks);
+        if (ticks !== null) handlers.ticks(ticks, true);
+      }
       if (Array.isArray(snapshot.depth) && snapshot.depth.length > 0) handlers.depth(snapshot.depth);
     });
-    socket.on("ticks", (ticks) => {
-      if (Array.isArray(ticks)) handlers.ticks(ticks, false);
+    socket.on("ticks", (items) => {
+      const ticks = Array.isArray(items) ? this.decode(items) : null;
+      if (ticks !== null) handlers.ticks(ticks, false);
     });
     socket.on("depth", (depth) => {
       if (Array.isArray(depth)) handlers.depth(depth);
     });
     socket.on("status", (status) => handlers.status(status));
     socket.on("auth:expiring", (payload) => handlers.expiring(payload.exp));
+  }
+
+  /** Compact rows to Tick v1 (a Tick object, as a JSON connection gets, passes as is). */
+  private decode(items: WireTick[]): Tick[] | null {
+    try {
+      return items.map((item) => (Array.isArray(item) ? this.decoder.decode(item) : item));
+    } catch {
+      // Out of step with the server (should not happen): a fresh connection starts over.
+      this.reconnect();
+      return null;
+    }
   }
 
   private afterServerDisconnect(): void {
