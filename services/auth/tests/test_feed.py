@@ -112,6 +112,10 @@ def test_first_sign_in_becomes_the_feed_account(
     assert feed.metric("livews_auth_feed_ok") == 1.0
     ttl = feed.metric("livews_auth_feed_token_ttl_seconds")
     assert ttl is not None and ttl > 3600
+    # The refresh token was issued at this sign-in: ~15 days left (the alert warns 3 days ahead).
+    refresh = feed.metric("livews_auth_feed_refresh_token_expiry_seconds")
+    print(f"\nBOUND refresh token lifetime left after sign-in: {refresh} s")
+    assert refresh is not None and 15 * 86400 - 600 < refresh <= 15 * 86400
 
 
 def test_renews_when_the_ingestor_reports_the_token_expired(

@@ -192,6 +192,7 @@ async def _exchange(rt: Runtime, auth_code: str) -> tuple[User, FyersCredentials
         refresh_token=tokens.refresh_token,
         expires_at=token_expiry(tokens.access_token) or int(now) + 3600,
         updated_at=int(now * 1000),
+        refresh_issued_at=int(now * 1000),
     )
     return User(profile.fy_id, profile.name), credentials
 

@@ -62,6 +62,9 @@ MAX_SLEEP = 3600.0
 #: Per replica, at most one "is the token really dead?" profile call per this many seconds
 #: for renewal requests; requests arriving meanwhile are coalesced into the next check.
 REQUEST_CHECK_SECONDS = 5.0
+#: Fyers' refresh tokens live 15 days from the sign-in that issued them; then only a new
+#: sign-in of the feed account helps (LivewsFeedRefreshTokenExpiring warns days ahead).
+REFRESH_TOKEN_LIFETIME = 15 * 86400
 
 # KEYS: lock. ARGV: owner token. Deletes the lock only if we still own it.
 _RELEASE = """
@@ -225,6 +228,7 @@ class FeedCustodian:
                 f"Sign in at /auth/login as {account}.", None,
             )  # fmt: skip
             return IDLE_RECHECK
+        self._watch_refresh_token(credentials)
         why = await self._due(account, feed)
         if why is None:
             assert feed is not None
@@ -243,6 +247,12 @@ class FeedCustodian:
                      extra={"why": why, "retry_in": round(throttled, 1)})  # fmt: skip
             return throttled
         return await self._renew(account, credentials, feed, why)
+
+    def _watch_refresh_token(self, credentials: FyersCredentials) -> None:
+        """The refresh token cannot be renewed without a sign-in: export its remaining life."""
+        issued = credentials.refresh_issued_at or credentials.updated_at
+        lapses_at = issued / 1000 + REFRESH_TOKEN_LIFETIME
+        self._metrics.feed_refresh_expiry.set(round(lapses_at - self._clock()))
 
     async def _throttled_for(self) -> float:
         """Seconds until the next renewal is allowed (0: now), over every replica."""

@@ -86,6 +86,12 @@ class AuthMetrics:
             "Seconds until the current feed token expires (negative: expired; 0: none)",
             registry=r,
         )
+        self.feed_refresh_expiry = Gauge(
+            PREFIX + "feed_refresh_token_expiry_seconds",
+            "Seconds until the feed account's Fyers refresh token lapses (issued at sign-in, "
+            "valid ~15 days; negative: lapsed). Absent until auth has seen the account",
+            registry=r,
+        )
         self._feed_expiry = 0
         self.feed_ttl.set_function(self._feed_ttl)
         self.http_requests = Counter(

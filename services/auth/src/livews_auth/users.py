@@ -31,6 +31,8 @@ class FyersCredentials(msgspec.Struct, kw_only=True):
     refresh_token: str
     expires_at: int  # epoch seconds: the access token's own exp
     updated_at: int  # epoch ms
+    #: epoch ms of the sign-in that issued ``refresh_token`` (Fyers: valid ~15 days); 0 = unknown
+    refresh_issued_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class UserStore:
             refresh_token=current.refresh_token,
             expires_at=expires_at,
             updated_at=int(self._clock() * 1000),
+            # The refresh token is unchanged: so is its issue time (older records: best guess).
+            refresh_issued_at=current.refresh_issued_at or current.updated_at,
         )
         sealed = self._cipher.encrypt(msgspec.json.encode(renewed))
         await self._redis.hset(keyspace.user_key(fy_id), "fyers", sealed)
