@@ -16,7 +16,12 @@ import redis
 from md_harness import WATCHLIST, Watch, last_ticks, status
 
 from livews_common import names
-from livews_devtools.fleet_marketdata import start_marketdata, wait_for
+from livews_devtools.fleet_marketdata import (
+    emulator_access_token,
+    seal_feed_token,
+    start_marketdata,
+    wait_for,
+)
 from livews_devtools.pytest_plugin import Emulator, Spawn
 from livews_devtools.redis_server import RedisServer
 
@@ -103,3 +108,29 @@ def test_last_values_are_rewritten_after_a_flushall_in_a_quiet_market(
     assert all(after[s] >= before[s] for s in WATCHLIST)
     assert took < 10
     wait_for(lambda: status(url) is not None, 10, "md:status back")
+
+
+def test_status_warns_before_the_refresh_token_lapses_and_readyz_rides_out_a_stall(
+    spawn: Spawn, tmp_path: Path, emulator: Emulator, redis_url: str
+) -> None:
+    state = tmp_path / "state"
+    lapses = int(time.time()) + 30 * 3600  # inside the default 3-day warning
+    seal_feed_token(redis_url, state, emulator_access_token(emulator), refresh_expires_at=lapses)
+    md = start_marketdata(
+        spawn, tmp_path, redis_url, emulator, access_token=None, state_dir=state,
+        MARKETDATA_MARKET_CALENDAR="off", MARKETDATA_STALL_SECONDS="3",
+    )  # fmt: skip
+    st = wait_for(
+        lambda: (s := status(redis_url)) and s["upstream"] == "up" and s["reason"] and s, 25,
+        "status up with a reason",
+    )  # fmt: skip
+    print(f"\nBOUND md:status reason with the refresh token 30 h from lapsing: {st['reason']!r}")
+    assert "refresh token lapses in 30 h" in st["reason"] and st["market"] == "open"
+    # An upstream stall: md:status says degraded, /readyz stays 200 (readiness is serving).
+    emulator.admin("stall", seconds=8)
+    degraded = wait_for(
+        lambda: (s := status(redis_url)) and s["upstream"] == "degraded" and s, 15, "degraded"
+    )
+    ready = md.get("/readyz")
+    print(f"BOUND during a stall: md:status {degraded['upstream']}, /readyz {ready.status_code}")
+    assert ready.status_code == 200 and "degraded" in ready.json()["reason"]

@@ -30,6 +30,9 @@ class FeedToken(msgspec.Struct, kw_only=True):
     account: str  # Fyers user id of the feed account
     expires_at: int  # epoch seconds (the token's own ``exp``)
     issued_at: int  # epoch ms when auth obtained it
+    #: epoch seconds at which the feed account's refresh token lapses (0: unknown); after it
+    #: only a new sign-in helps, so the ingestor says so in ``md:status`` days ahead
+    refresh_expires_at: int = 0
 
 
 class TokenCipher:

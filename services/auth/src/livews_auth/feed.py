@@ -124,7 +124,8 @@ class FeedCustodian:
 
     async def adopt(self, fy_id: str, credentials: FyersCredentials) -> None:
         """The feed account just signed in: its fresh token becomes the feed token."""
-        await self._publish(fy_id, credentials.access_token, credentials.expires_at, "sign-in")
+        await self._publish(fy_id, credentials.access_token, credentials.expires_at, "sign-in",
+                            _refresh_lapse(credentials))  # fmt: skip
         self._failing, self._backoff, self._retry_at = False, 0.0, 0.0
         self._requested_ms = None
         self._wake.set()
@@ -250,9 +251,7 @@ class FeedCustodian:
 
     def _watch_refresh_token(self, credentials: FyersCredentials) -> None:
         """The refresh token cannot be renewed without a sign-in: export its remaining life."""
-        issued = credentials.refresh_issued_at or credentials.updated_at
-        lapses_at = issued / 1000 + REFRESH_TOKEN_LIFETIME
-        self._metrics.feed_refresh_expiry.set(round(lapses_at - self._clock()))
+        self._metrics.feed_refresh_expiry.set(round(_refresh_lapse(credentials) - self._clock()))
 
     async def _throttled_for(self) -> float:
         """Seconds until the next renewal is allowed (0: now), over every replica."""
@@ -383,7 +382,7 @@ class FeedCustodian:
                 await self._redis.set(keyspace.FEED_RENEWED, "1", px=interval_ms)
             self._requested_ms = None
             self._failing, self._backoff, self._retry_at = False, 0.0, 0.0
-            await self._publish(account, access, expires_at, why)
+            await self._publish(account, access, expires_at, why, _refresh_lapse(credentials))
             self._metrics.feed_renewals.labels("ok").inc()
             return 0.0
         finally:
@@ -405,13 +404,17 @@ class FeedCustodian:
 
     # -- publishing and state -----------------------------------------------------------
 
-    async def _publish(self, account: str, access_token: str, expires_at: int, why: str) -> None:
+    async def _publish(
+        self, account: str, access_token: str, expires_at: int, why: str,
+        refresh_expires_at: int = 0,
+    ) -> None:  # fmt: skip
         now_ms = int(self._clock() * 1000)
         feed = FeedToken(
             access_token=f"{self._fyers.client_id}:{access_token}",
             account=account,
             expires_at=expires_at,
             issued_at=now_ms,
+            refresh_expires_at=refresh_expires_at,
         )
         notice = orjson.dumps({"account": account, "expires_at": expires_at, "issued_at": now_ms})
         state = FeedState(ok=True, account=account, expires_at=expires_at, reason=None,
@@ -459,6 +462,12 @@ class FeedCustodian:
         elif changed:
             log.warning("feed token unavailable", extra={"feed_ok": False, "reason": reason,
                                                          "action": action})  # fmt: skip
+
+
+def _refresh_lapse(credentials: FyersCredentials) -> int:
+    """Epoch seconds at which ``credentials``' refresh token lapses (15 days after issue)."""
+    issued = credentials.refresh_issued_at or credentials.updated_at
+    return issued // 1000 + REFRESH_TOKEN_LIFETIME
 
 
 def _explain_refusal(exc: FyersRefused, account: str) -> tuple[str, str]:

@@ -112,6 +112,9 @@ class Pipeline:
         self.market = market
         self.market_state: MarketState | None = market.state() if market is not None else None
         self._refresh = refresh
+        #: A warning for ``reason`` while nothing else is wrong (the refresh token lapses soon).
+        self.notice: Callable[[], str | None] | None = None
+        self._notice_text: str | None = None
         #: The newest value of every symbol this leader published: rewritten into md:last and
         #: md:depth:last when Redis turns out to have lost them (a restart without persistence).
         self.last_ticks: dict[str, Tick] = {}
@@ -150,8 +153,8 @@ class Pipeline:
         self.state = (state, reason, symbols)
         self._metrics.set_upstream_state(state)
         self._status = Status(
-            upstream=state, ts=int(time.time() * 1000), symbols=symbols, reason=reason,
-            market=self.market_state,
+            upstream=state, ts=int(time.time() * 1000), symbols=symbols,
+            reason=reason if reason is not None else self._notice_text, market=self.market_state,
         )  # fmt: skip
         self._status_changed.set()
         if self._on_state is not None:
@@ -166,6 +169,20 @@ class Pipeline:
     def market_closed(self) -> bool:
         """True while the exchange is closed: a quiet upstream is normal then."""
         return self.market_state == "closed"
+
+    def check_notice(self) -> None:
+        """A new warning (or none any more) is a new status when no other reason is given."""
+        text = self.notice() if self.notice is not None else None
+        if text == self._notice_text:
+            return
+        if text is not None:
+            log.warning(text)
+        self._notice_text = text
+        if self._status is not None and self.state[1] is None:
+            self._status = msgspec.structs.replace(
+                self._status, reason=text, ts=int(time.time() * 1000)
+            )
+            self._status_changed.set()
 
     def check_market(self) -> None:
         """Follow the session calendar; a new session is a new status."""
@@ -193,6 +210,7 @@ class Pipeline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._status_changed.wait(), min(1.0, self._refresh))
             self.check_market()
+            self.check_notice()
             now = time.monotonic()
             if self._status_changed.is_set() or now - written_at >= self._refresh:
                 self._status_changed.clear()
@@ -396,6 +414,7 @@ class Ingestor:
                 # Notices are hints: tokens.watch() wakes the upstream only on a real change.
                 notifications.on(names.FEED_TOKEN_CHANGED, tokens.notify, tokens.notify)
                 tg.create_task(tokens.watch(), name="feed-token-watch")
+                pipeline.notice = _refresh_notice(tokens, s.refresh_token_warn_seconds)
             resolver = SymbolResolver(
                 self._http,
                 s.symbol_token_url,
@@ -406,13 +425,14 @@ class Ingestor:
                 s.upstream_client, ws_url=s.data_ws_url, http=self._http, resolver=resolver,
                 index_map_url=s.index_map, token_url=s.symbol_token_url,
                 rest_timeout=s.rest_timeout, connect_timeout=s.connect_timeout,
-                sdk_log_dir=s.sdk_log_dir,
+                sdk_log_dir=s.sdk_log_dir, socket_symbols=s.socket_symbols,
+                max_sockets=s.max_sockets,
             )  # fmt: skip
             source = FyersSource(
                 FyersConfig(
                     ws_url=s.data_ws_url, stall_seconds=s.stall_seconds,
                     connect_timeout=s.connect_timeout, call_timeout=s.rest_timeout + 5,
-                    symbol_limit=s.symbol_limit, backoff_base=s.backoff_base_ms / 1000,
+                    symbol_limit=s.total_symbol_limit(), backoff_base=s.backoff_base_ms / 1000,
                     backoff_max=s.backoff_max_ms / 1000, watchlist=s.watchlist,
                 ),
                 tokens=tokens, demand=demand, verdicts=verdicts,
@@ -504,6 +524,26 @@ class Ingestor:
             pass
         except Exception:
             log.exception("the ingestor failed while stopping")
+
+
+def _refresh_notice(tokens: RedisTokenSource, warn: float) -> Callable[[], str | None]:
+    """The ``md:status`` reason while the feed account's refresh token lapses within ``warn``."""
+
+    def notice() -> str | None:
+        lapses_at = tokens.refresh_expires_at
+        if lapses_at is None:
+            return None
+        left = lapses_at - time.time()
+        if left > warn:
+            return None
+        if left <= 0:
+            return "the feed account's Fyers refresh token has lapsed: sign in again as it"
+        return (
+            f"the feed account's Fyers refresh token lapses in {left / 3600:.0f} h: "
+            "sign in again as the feed account before then"
+        )
+
+    return notice
 
 
 def _rewrite_lost(

@@ -50,7 +50,12 @@ class MarketdataSettings(BaseServiceSettings):
     lease_ttl_ms: int = Field(2000, ge=500, alias="MARKETDATA_LEASE_TTL_MS")
     standby_poll_ms: int = Field(250, ge=20, alias="MARKETDATA_STANDBY_POLL_MS")
     watchlist_raw: str | None = Field(None, alias="MARKETDATA_WATCHLIST")
-    symbol_limit: int = Field(5000, ge=1, le=5000, alias="MARKETDATA_SYMBOL_LIMIT")
+    # Topics over all upstream sockets (default: SOCKET_SYMBOLS × SOCKETS; the SDK: 5000).
+    symbol_limit: int | None = Field(None, ge=1, le=80_000, alias="MARKETDATA_SYMBOL_LIMIT")
+    # Topics per upstream socket (the SDK documents 5000; a plan may allow fewer).
+    socket_symbols: int = Field(5000, ge=1, le=5000, alias="MARKETDATA_SOCKET_SYMBOLS")
+    # Upstream sockets the leader may open when demand exceeds one socket's limit.
+    max_sockets: int = Field(3, ge=1, le=16, alias="MARKETDATA_SOCKETS")
     demand_debounce_ms: int = Field(100, ge=0, alias="MARKETDATA_DEMAND_DEBOUNCE_MS")
     demand_rescan_seconds: float = Field(5.0, gt=0, alias="MARKETDATA_DEMAND_RESCAN_SECONDS")
     #: How long a "no such symbol" verdict is kept (seconds); positive ones are kept.
@@ -68,6 +73,10 @@ class MarketdataSettings(BaseServiceSettings):
     market_clock_speed: float = Field(1.0, gt=0, alias="MARKETDATA_MARKET_CLOCK_SPEED")
     #: ``md:status`` expires this long after a live leader last refreshed it (every TTL/3).
     status_ttl: float = Field(15.0, ge=3, alias="MARKETDATA_STATUS_TTL_SECONDS")
+    #: md:status carries a warning this long before the feed's refresh token lapses.
+    refresh_token_warn_seconds: float = Field(
+        259_200.0, ge=0, alias="MARKETDATA_REFRESH_TOKEN_WARN_SECONDS"
+    )
     log_json: bool | None = Field(None, alias="LIVEWS_LOG_JSON")
 
     @field_validator("data_base", "data_ws_url")
@@ -139,6 +148,12 @@ class MarketdataSettings(BaseServiceSettings):
         if self.market_calendar == "off":
             clock.override = "open"
         return clock
+
+    def total_symbol_limit(self) -> int:
+        """Topics the leader subscribes at most, over all its upstream sockets."""
+        if self.upstream_client == "sdk":
+            return min(self.symbol_limit or 5000, 5000)  # one SDK socket
+        return self.symbol_limit or self.socket_symbols * self.max_sockets
 
     def access_token(self) -> str | None:
         """``FYERS_ACCESS_TOKEN`` (or ``_FILE``): an ``APPID:TOKEN`` used instead of auth's."""

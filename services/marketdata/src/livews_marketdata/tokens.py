@@ -128,6 +128,8 @@ class RedisTokenSource:
         self._seen: str | None = None  # the access token current() last read (None: none)
         self._notice = asyncio.Event()
         self.changed = asyncio.Event()
+        #: When the feed account's refresh token lapses (epoch s), as auth last published it.
+        self.refresh_expires_at: int | None = None
 
     def notify(self, _data: bytes = b"") -> None:
         """``auth:feed:token`` said the token changed (or we resubscribed): look, in ``watch``."""
@@ -177,6 +179,7 @@ class RedisTokenSource:
                 "the same LIVEWS_TOKEN_KEY (or the same LIVEWS_STATE_DIR in dev)"
             ) from None
         self._seen = feed.access_token
+        self.refresh_expires_at = feed.refresh_expires_at or None
         if ":" not in feed.access_token:
             raise NoToken("the feed token in Redis is not APPID:TOKEN; sign in again")
         credential = Credential(feed.access_token, "auth", feed.expires_at)

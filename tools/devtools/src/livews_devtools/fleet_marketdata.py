@@ -132,6 +132,7 @@ def seal_feed_token(
     account: str = FEED_ACCOUNT,
     expires_at: int | None = None,
     notify: bool = True,
+    refresh_expires_at: int = 0,
 ) -> None:
     """Do what auth does with a fresh feed token: seal it, store it, announce it."""
     cipher = load_token_cipher("dev", state_dir)
@@ -140,6 +141,7 @@ def seal_feed_token(
         account=account,
         expires_at=expires_at if expires_at is not None else int(time.time()) + 86_400,
         issued_at=int(time.time() * 1000),
+        refresh_expires_at=refresh_expires_at,
     )
     client = redis.Redis.from_url(redis_url)
     try:
