@@ -12,6 +12,10 @@
 5. Limits (``limits``, written to results/gateway_limits.json): the load stream with the
    admission and inbound limits at their defaults against them off, alternating in one
    run; ratio of medians of gateway CPU per frame (LIMITS_ROUNDS/CLIENTS/SECONDS shrink it).
+6. Encoding (``encoding``, written to results/gateway_encoding.json): the load stream once
+   with JSON Tick v1 clients and once with compact clients (``auth`` ``format: compact``):
+   payload bytes per delivered tick and gateway CPU per delivered tick for each
+   (ENCODING_CLIENTS/ENCODING_SECONDS shrink it).
 
 The clients are ``RawSocketIOClient`` (livews_devtools.fleet_gateway): plain websocket +
 Engine.IO/Socket.IO, decoding only symbol/seq/ingest_ts of each tick, several hundred per
@@ -67,6 +71,9 @@ class Snapshot(msgspec.Struct):
 
 _ticks = msgspec.json.Decoder(tuple[str, list[TickHead]])
 _snapshot = msgspec.json.Decoder(tuple[str, Snapshot])
+# Compact rows (docs/compact-encoding.md): symbol and seq are the first two items of each.
+_rows = msgspec.json.Decoder(tuple[str, list[list[Any]]])
+_compact_snapshot = msgspec.json.Decoder(tuple[str, dict[str, list[list[Any]]]])
 
 
 class Worker:
@@ -83,6 +90,22 @@ class Worker:
         self.final: int | None = None
         self.complete: set[RawSocketIOClient] = set()
         self.all_complete = asyncio.Event()
+
+    def on_compact(self, client: RawSocketIOClient, packet: bytes) -> None:
+        """Compact rows: counts and seqs only (latency comes from the gateway's histogram)."""
+        if packet.startswith(b'2["ticks"'):
+            _, rows = _rows.decode(packet[1:])
+            self.latest[client].update([(r[0], r[1]) for r in rows])
+            if self.final is not None:
+                self.check_complete(client)
+            if self.measuring:
+                self.frames += 1
+                self.ticks += len(rows)
+        elif packet.startswith(b'2["snapshot"'):
+            _, snap = _compact_snapshot.decode(packet[1:])
+            latest = self.latest[client]
+            for row in snap.get("ticks", []):
+                latest[row[0]] = max(latest.get(row[0], -1), row[1])
 
     def on_event(self, client: RawSocketIOClient, packet: bytes) -> None:
         if packet.startswith(b'2["ticks"'):
@@ -108,9 +131,12 @@ class Worker:
 
         async def one() -> None:
             async with semaphore:
-                client = RawSocketIOClient(
-                    self.args.token, self.on_event, compression=self.args.compression
-                )
+                if self.args.compact:
+                    client: RawSocketIOClient = CompactClient(self.args.token, self.on_compact)
+                else:
+                    client = RawSocketIOClient(
+                        self.args.token, self.on_event, compression=self.args.compression
+                    )
                 self.latest[client] = {}
                 await client.connect("127.0.0.1", self.args.port, wait=60)
                 if self.args.subscribe:
@@ -127,12 +153,15 @@ class Worker:
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         started = stopped = cpu0 = cpu1 = 0.0
+        bytes0 = bytes1 = 0
         async for raw in reader:
             command = raw.decode().split()
             if command[0] == "measure":
                 self.measuring, started, cpu0 = True, time.monotonic(), time.process_time()
+                bytes0 = sum(c.bytes for c in self.clients)
             elif command[0] == "stop":
                 self.measuring, stopped, cpu1 = False, time.monotonic(), time.process_time()
+                bytes1 = sum(c.bytes for c in self.clients)
             elif command[0] == "final":
                 complete = await self.wait_complete(int(command[1]))
                 say({
@@ -141,6 +170,7 @@ class Worker:
                     "clients": len(self.clients), "cpu": cpu1 - cpu0,
                     "bytes": sum(c.bytes for c in self.clients),
                     "wire_bytes": sum(c.wire_bytes for c in self.clients),
+                    "measured_bytes": bytes1 - bytes0,
                 })  # fmt: skip
             elif command[0] == "exit":
                 break
@@ -167,6 +197,16 @@ class Worker:
                 self.all_complete.set()
 
 
+class CompactClient(RawSocketIOClient):
+    """A raw client that asks for the compact encoding in its Socket.IO connect."""
+
+    def _packet(self, payload: bytes) -> None:
+        if payload[:1] == b"0":  # Engine.IO open: connect with the token and the format
+            self._send(b"40" + json.dumps({"token": self.token, "format": "compact"}).encode())
+            return
+        super()._packet(payload)
+
+
 def say(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
@@ -179,6 +219,7 @@ def worker_main(argv: list[str]) -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--subscribe", action="store_true")
     parser.add_argument("--compression", action="store_true")
+    parser.add_argument("--compact", action="store_true")
     import uvloop
 
     uvloop.run(Worker(parser.parse_args(argv)).run())
@@ -358,6 +399,7 @@ class Bench:
             "frames": sum(r["frames"] for r in reports),
             "bytes": sum(r["bytes"] for r in reports),
             "wire_bytes": sum(r["wire_bytes"] for r in reports),
+            "measured_bytes": sum(r["measured_bytes"] for r in reports),
             "complete": sum(r["complete"] for r in reports),
             "p50": percentile(hist, 50), "p99": percentile(hist, 99),
             "max": float(max(hist, default=0)),
@@ -661,12 +703,48 @@ async def phase_compression(bench: Bench, out: dict[str, tuple[float, str]]) -> 
         out[f"{label}_latency_p99"] = (r["p99"], "ms")
 
 
+async def phase_encoding(bench: Bench, _out: dict[str, tuple[float, str]]) -> None:
+    """JSON Tick v1 against compact at the load phase's stream (or smaller, see the env)."""
+    clients = int(os.environ.get("ENCODING_CLIENTS", "1000"))
+    seconds = float(os.environ.get("ENCODING_SECONDS", "15"))
+    out: dict[str, tuple[float, str]] = {"encoding_clients": (clients, "clients")}
+    for label, flags in (("json", ()), ("compact", ("--compact",))):
+        gw, port = bench.start_gateway(f"gateway-{label}")
+        try:
+            r = await bench.stream(port, gw, clients, 2, seconds, 500, *flags)
+        finally:
+            gw.stop()
+        ticks = max(1, r["ticks"])
+        out[f"{label}_delivered_ticks"] = (r["ticks"] / r["seconds"], "ticks/s")
+        out[f"{label}_bytes_per_tick"] = (r["measured_bytes"] / ticks, "bytes (Engine.IO payload)")
+        out[f"{label}_cpu_per_tick"] = (r["cpu"] * r["seconds"] / ticks * 1e6, "µs gateway CPU")
+        out[f"{label}_gateway_cpu"] = (r["cpu"] * 100, "% of a core")
+        out[f"{label}_gateway_latency_p99"] = (r["gw_p99"], "ms (ingest_ts → write, bucket bound)")
+        out[f"{label}_clients_complete"] = (r["complete"], "clients")
+    out["compact_bytes_ratio"] = (
+        out["json_bytes_per_tick"][0] / max(1e-9, out["compact_bytes_per_tick"][0]),
+        "× fewer bytes per tick (target ≥ 4)",
+    )
+    out["compact_cpu_ratio"] = (
+        out["compact_cpu_per_tick"][0] / max(1e-9, out["json_cpu_per_tick"][0]),
+        "compact CPU per tick / JSON's (target ≤ 1)",
+    )
+    notes = (
+        f"{clients} clients × {len(SYMBOLS)} symbols, 500 ticks/s published, {seconds:g} s "
+        "measured per encoding, one gateway pinned to its own CPU; bytes are Engine.IO "
+        "payload bytes received by the clients while measuring; CPU is the gateway process's "
+        f"user+system time over the same window. 1-minute load average {os.getloadavg()[0]:.1f}."
+    )
+    write_result("gateway_encoding", out, notes)
+
+
 PHASES = {
     "load": phase_load,
     "idle": phase_idle,
     "primitives": phase_primitives,
     "compression": phase_compression,
     "limits": phase_limits,
+    "encoding": phase_encoding,
 }
 
 
@@ -692,7 +770,7 @@ async def orchestrate(phases: list[str]) -> None:
         f"is pinned to CPU {GATEWAY_CPUS}, everything else to {OTHER_CPUS}; flush wall time well "
         "above flush CPU time means the gateway was waiting for its CPU."
     )
-    if out:  # phase "limits" alone writes only its own file (gateway_limits.json)
+    if out:  # "limits" and "encoding" alone write only their own files
         write_result("gateway", out, notes)
 
 

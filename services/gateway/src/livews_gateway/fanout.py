@@ -52,6 +52,9 @@ PENDING_CAP = 4096
 #: How often blocked clients are checked for the slow-consumer deadline (seconds).
 BLOCKED_CHECK = 0.25
 
+#: Default of a compact client's ``held.get``: never the ``prev`` of an entry (not even None).
+_MISSING = b""
+
 #: Consecutive messages with an absurd ``seq`` after which the next one is believed.
 SEQ_CONFIRM = 3
 
@@ -413,17 +416,22 @@ class Fanout:
         Rows are cached on the entries and frames by content, so clients of a room that hold
         the same previous state share both.
         """
-        rows: list[bytes] = []
+        keyed: list[Entry] | None = None  # entries this client gets as key rows
         for entry in pending:
-            prev = entry.prev
-            if prev is not None and held.get(entry.symbol) is prev:
-                rows.append(entry.delta_row())
-            else:
-                rows.append(entry.key_row())
-            held[entry.symbol] = entry.data
-        key = (2, tuple(pending), tuple(rows))
+            symbol = entry.symbol
+            # In step: it holds exactly what the room relayed before this entry.
+            if held.get(symbol, _MISSING) is not entry.prev:
+                if keyed is None:
+                    keyed = []
+                keyed.append(entry)
+            held[symbol] = entry.data
+        key: tuple[object, ...] = (
+            (2, tuple(pending)) if keyed is None else (3, tuple(pending), tuple(keyed))
+        )
         built = frames.get(key)
         if built is None:
+            keys = set(keyed or ())
+            rows = [e.key_row() if e in keys else e.delta_row() for e in pending]
             oldest = min(e.ingest_ts for e in pending)
             built = _Built(batch_frame(TICKS, rows), max(0.0, now_ms - oldest) / 1000.0)
             frames[key] = built
