@@ -48,7 +48,11 @@ def _flag(request: Request, name: str, default: bool) -> bool:
 
 
 async def drop(request: Request, rt: Runtime) -> None:
-    rt.feed.drop_all()
+    symbol = request.query_params.get("symbol")  # only the socket(s) carrying this symbol
+    if symbol:
+        rt.feed.drop_holding(symbol)
+    else:
+        rt.feed.drop_all()
 
 
 async def stall(request: Request, rt: Runtime) -> None:

@@ -149,7 +149,14 @@ class Settings:
             refresh_ttl=_int(env, "EMULATOR_REFRESH_TTL", 15 * 86_400, minimum=1),
             auth_code_ttl=_int(env, "EMULATOR_AUTH_CODE_TTL", 300, minimum=1),
             ack_count=_int(env, "EMULATOR_ACK_COUNT", 50),
-            symbol_limit=_int(env, "EMULATOR_SYMBOL_LIMIT", 5000, minimum=1),
+            # Topics per data socket: FYERS_EMULATOR_SOCKET_SYMBOLS (CONTRACT §5 v1.1), or the
+            # older EMULATOR_SYMBOL_LIMIT.
+            symbol_limit=_int(
+                env,
+                "FYERS_EMULATOR_SOCKET_SYMBOLS",
+                _int(env, "EMULATOR_SYMBOL_LIMIT", 5000, minimum=1),
+                minimum=1,
+            ),
             send_queue=_int(env, "EMULATOR_SEND_QUEUE", 512, minimum=1),
             log_level=_choice(env, "EMULATOR_LOG_LEVEL", "info", LOG_LEVELS),
             env=_choice(env, "LIVEWS_ENV", "dev", ("dev", "prod")),

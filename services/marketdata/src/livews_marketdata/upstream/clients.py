@@ -22,7 +22,8 @@ from livews_marketdata.resolve import SymbolResolver
 from livews_marketdata.tokens import Credential
 from livews_marketdata.upstream.bridge import Bridge
 from livews_marketdata.upstream.fyers import Connection, fetch_index_map
-from livews_marketdata.upstream.hsm.client import HsmConnection
+from livews_marketdata.upstream.hsm.client import EventSink, HsmConnection
+from livews_marketdata.upstream.hsm.multi import MultiSocket
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,10 @@ class UpstreamClients:
         rest_timeout: float,
         connect_timeout: float,
         sdk_log_dir: Path | None = None,
+        socket_symbols: int = 5000,
+        max_sockets: int = 1,
     ) -> None:
+        self.socket_symbols, self.max_sockets = socket_symbols, max_sockets
         self.kind = kind
         self._ws_url = ws_url
         self._http = http
@@ -97,13 +101,22 @@ class UpstreamClients:
                 generation=generation, call_timeout=self._rest_timeout + 5,
             )  # fmt: skip
         resolver, bare = self._resolver, credential.bare_token
+        sockets = 0
 
         async def fytokens(symbols: Sequence[str]) -> Mapping[str, str]:
             return await resolver.fytokens_for(symbols, bare)
 
-        return HsmConnection(
-            url=self._ws_url, access_token=credential.access_token, bridge=bridge,
-            generation=generation, fytokens=fytokens, index_map=self.index_map,
-            fallback_index_map=self._fallback, connect_timeout=self._connect_timeout,
-            name=f"fyers-{generation}",
+        def socket(sink: EventSink) -> HsmConnection:
+            nonlocal sockets
+            sockets += 1
+            return HsmConnection(
+                url=self._ws_url, access_token=credential.access_token, bridge=sink,
+                generation=generation, fytokens=fytokens, index_map=self.index_map,
+                fallback_index_map=self._fallback, connect_timeout=self._connect_timeout,
+                name=f"fyers-{generation}-{sockets}",
+            )  # fmt: skip
+
+        return MultiSocket(
+            socket, bridge=bridge, generation=generation, per_socket=self.socket_symbols,
+            max_sockets=self.max_sockets, auth_timeout=self._connect_timeout,
         )  # fmt: skip

@@ -135,6 +135,17 @@ class Feed:
             session.close(CLOSE_DROPPED, "dropped by the emulator", flush=False)
         return len(self.sessions)
 
+    def drop_holding(self, symbol: str) -> int:
+        """Close only the sockets subscribed to ``symbol`` (quotes or depth); how many."""
+        inst = self.instruments_by_symbol.get(symbol)
+        if inst is None:
+            return 0
+        idx = self.instruments.index(inst)
+        holding = [s for s in self.sessions if idx in s.quotes or idx in s.depths]
+        for session in holding:
+            session.close(CLOSE_DROPPED, "dropped by the emulator", flush=False)
+        return len(holding)
+
     def inject_garbage(self, count: int) -> None:
         frames = protocol.garbage(self._rng, count)
         for session in self.sessions:

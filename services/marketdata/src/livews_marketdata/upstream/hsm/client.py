@@ -20,19 +20,28 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from livews_marketdata.errors import UpstreamError
-from livews_marketdata.upstream.bridge import Bridge
 from livews_marketdata.upstream.hsm import protocol
 from livews_marketdata.upstream.hsm.decode import Decoder
 
 log = logging.getLogger(__name__)
 
 DATA_TYPES = frozenset({"sf", "if", "dp"})
+
+
+class EventSink(Protocol):
+    """Where a socket reports (a :class:`Bridge`, or one socket's share of it)."""
+
+    def push_data(self, generation: int, update: object) -> None: ...
+
+    def push_control(self, generation: int, kind: str, payload: Any) -> None: ...
+
+
 #: ``(symbols) → {symbol: fytoken}`` for the symbols the upstream knows.
 FytokenLookup = Callable[[Sequence[str]], Awaitable[Mapping[str, str]]]
 
@@ -45,7 +54,7 @@ class HsmConnection:
         *,
         url: str,
         access_token: str,
-        bridge: Bridge,
+        bridge: EventSink,
         generation: int,
         fytokens: FytokenLookup,
         index_map: Mapping[str, str],
