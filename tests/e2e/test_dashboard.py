@@ -81,8 +81,9 @@ def kill_url(tmp_path: Path) -> Iterator[tuple[str, list[str], type[_Killer]]]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("encoding", ["compact", "json"])
 def test_dashboard_end_to_end(
-    web_dist: Path, tmp_path: Path, kill_url: tuple[str, list[str], type[_Killer]]
+    web_dist: Path, tmp_path: Path, kill_url: tuple[str, list[str], type[_Killer]], encoding: str
 ) -> None:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run scripts/system-deps.sh"
     url, killed, handler = kill_url
@@ -99,6 +100,8 @@ def test_dashboard_end_to_end(
             "LIVEWS_E2E_FY_ID": "XA00001",
             "LIVEWS_E2E_CHROMIUM": CHROMIUM,
             "LIVEWS_E2E_ARTIFACTS": str(artifacts),
+            # The dashboard asks for the compact encoding unless the page says json (CONTRACT §3).
+            "LIVEWS_E2E_FORMAT": encoding,
         }
         result = subprocess.run(
             ["node", "--test", "--test-concurrency=1", "e2e/board.e2e.mjs"],

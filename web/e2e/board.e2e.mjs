@@ -11,6 +11,8 @@
  *   LIVEWS_E2E_MIN_FILLED rows that must show a price for "the board fills" (default: all 52)
  *   LIVEWS_E2E_CHROMIUM   the browser (default /usr/bin/chromium)
  *   LIVEWS_E2E_ARTIFACTS  where screenshots go (default web/test-results)
+ *   LIVEWS_E2E_FORMAT     tick encoding the page must use: compact (default) or json (set in
+ *                         localStorage livews.format; checked on the page's websocket frames)
  *
  * Run: `npm run e2e` (node's test runner). The steps share one page and run in order.
  */
@@ -28,6 +30,7 @@ const ARTIFACTS = env.LIVEWS_E2E_ARTIFACTS ?? fileURLToPath(new URL("../test-res
 const DEFAULT_ROWS = 52;
 const MIN_FILLED = Number(env.LIVEWS_E2E_MIN_FILLED ?? DEFAULT_ROWS);
 const STEP_TIMEOUT = 60_000;
+const FORMAT = env.LIVEWS_E2E_FORMAT ?? "compact";
 export const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
@@ -131,6 +134,8 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
   // Served through the repository's nginx, the page runs under its Content-Security-Policy:
   // Chromium reports every blocked script, style or connection on the console.
   const cspViolations = [];
+  // Shapes of the `ticks` frames the page received: rows (compact) or Tick objects (json).
+  const tickShapes = new Set();
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -148,7 +153,15 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
     });
     // The system asks for dark: the page must follow it until the user picks a theme.
     context = await browser.newContext({ viewport: { width: 1366, height: 900 }, colorScheme: "dark" });
+    await context.addInitScript((format) => localStorage.setItem("livews.format", format), FORMAT);
     page = await context.newPage();
+    page.on("websocket", (ws) =>
+      ws.on("framereceived", ({ payload }) => {
+        const text = typeof payload === "string" ? payload : "";
+        if (text.startsWith('42["ticks",[[')) tickShapes.add("compact");
+        else if (text.startsWith('42["ticks",[{')) tickShapes.add("json");
+      }),
+    );
     page.setDefaultTimeout(20_000);
     page.on("pageerror", (err) => pageErrors.push(err));
     page.on("console", (msg) => {
@@ -187,6 +200,8 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
     const before = await readBoard(page);
     await waitForBoardChange(page, before, 5, 20_000);
     await page.waitForFunction(() => !document.querySelector('[data-testid="latency"]').textContent.includes("—"));
+    // The mock stack always sends Tick objects; the real gateway honours the page's format.
+    if (mock === null) assert.deepEqual([...tickShapes], [FORMAT], "the page's ticks came in the asked encoding");
   });
 
   it("filters by text and by quick filter", { timeout: STEP_TIMEOUT }, async () => {

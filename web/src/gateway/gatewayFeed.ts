@@ -17,10 +17,18 @@ export type TickFormat = "json" | "compact";
 /** A tick as received: a Tick v1 object (JSON) or a compact row. */
 type WireTick = Tick | unknown[];
 
-/** The page's choice: `?format=json` forces JSON Tick v1; compact otherwise. */
+/** Where the page may keep a tick encoding choice (`"json"` forces JSON Tick v1). */
+export const FORMAT_STORAGE_KEY = "livews.format";
+
+/** The page's choice: `?format=json` or localStorage `livews.format` = json → JSON Tick v1; compact otherwise. */
 export function formatFromPage(): TickFormat {
   if (typeof location === "undefined") return "compact";
-  return new URLSearchParams(location.search).get("format") === "json" ? "json" : "compact";
+  if (new URLSearchParams(location.search).get("format") === "json") return "json";
+  try {
+    return globalThis.localStorage?.getItem(FORMAT_STORAGE_KEY) === "json" ? "json" : "compact";
+  } catch {
+    return "compact"; // storage blocked
+  }
 }
 
 interface ServerEvents {
