@@ -5,11 +5,15 @@
    RedisPublisher into a private redis-server, in batches as they arrive under load. This
    process is pinned to one CPU; redis-server runs on its own.
 2. **upstream-to-Redis latency at 5,000 ticks/s**: a real fyers-emulator streaming 5,000
-   ticks/s to a real ``livews-marketdata`` process (real SDK) subscribed to every emulator
+   ticks/s to a real ``livews-marketdata`` process (our HSM client) subscribed to every emulator
    instrument; a Redis subscriber timestamps each tick on receipt. ``ingest→receipt`` is the
    ingestor's own latency (SDK callback to a subscriber's socket); ``exch→receipt`` includes
    the emulator's socket and the SDK, but ``exch_ts`` has one-second resolution (Fyers sends
    epoch seconds), so it is biased up by ~0.5 s on average and only its tail is telling.
+3. **the ingestor's CPU and memory, SDK vs our HSM client**: the same run once with
+   ``MARKETDATA_UPSTREAM=sdk`` and once with ``hsm``; the ingestor's CPU time (user + system,
+   from ``/proc``) over the measured window, scaled to 10,000 ticks/s (in % of one core), and
+   its resident memory at the end. Target: the HSM client at least 2× less CPU per tick.
 """
 
 from __future__ import annotations
@@ -96,7 +100,19 @@ async def throughput(url: str, batch: int) -> dict[str, float]:
         await client.aclose()
 
 
-def latency(tmp: Path, redis_url: str) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def latency(tmp: Path, redis_url: str, client: str = "hsm") -> dict[str, float]:
     redis.Redis.from_url(redis_url).flushdb()  # no lease left over from the throughput runs
     emu_port, md_port = free_port(), free_port()
     emu_env = {
@@ -116,20 +132,24 @@ def latency(tmp: Path, redis_url: str) -> dict[str, float]:
             **emulator.env(), "REDIS_URL": redis_url, "LIVEWS_STATE_DIR": str(tmp / "md"),
             "FYERS_ACCESS_TOKEN": emulator_access_token(emulator),
             "MARKETDATA_WATCHLIST": ",".join(SYMBOLS), "LIVEWS_LOG_LEVEL": "WARNING",
+            "MARKETDATA_UPSTREAM": client,
         }  # fmt: skip
         md_proc = ServiceProcess(
             "marketdata", [script("livews-marketdata"), "--port", str(md_port)], env=md_env,
             health_url=f"http://127.0.0.1:{md_port}/healthz", log_path=tmp / "marketdata.log",
         )  # fmt: skip
         md_proc.start().wait_healthy()
-        client = redis.Redis.from_url(redis_url)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        redis_client = redis.Redis.from_url(redis_url)
+        pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
         pubsub.psubscribe("md:tick:*")
         ingest_ms: list[float] = []
         exch_ms: list[float] = []
         warmup_until = time.time() + 3.0
         deadline = warmup_until + LATENCY_SECONDS
         count = 0
+        pid = md_proc.pid
+        assert pid is not None
+        cpu0: tuple[float, float] | None = None
         while (now := time.time()) < deadline:
             msg = pubsub.get_message(timeout=0.1)
             if msg is None or msg["type"] != "pmessage":
@@ -137,14 +157,21 @@ def latency(tmp: Path, redis_url: str) -> dict[str, float]:
             received = time.time() * 1000
             if now < warmup_until:
                 continue
+            if cpu0 is None:
+                cpu0 = (time.monotonic(), _cpu_seconds(pid))
             tick = json.loads(msg["data"])
             count += 1
             ingest_ms.append(received - tick["ingest_ts"])
             if tick["exch_ts"] is not None:
                 exch_ms.append(received - tick["exch_ts"])
+        assert cpu0 is not None, "no tick after the warm-up"
+        elapsed = time.monotonic() - cpu0[0]
+        cpu_share = (_cpu_seconds(pid) - cpu0[1]) / elapsed
+        rss = _rss_mb(pid)
         pubsub.close()
-        client.close()
+        redis_client.close()
         return {
+            "cpu_per_10k": cpu_share * 100 * 10_000 / (count / elapsed), "rss_mb": rss,
             "rate": count / LATENCY_SECONDS,
             "ingest_p50": percentile(ingest_ms, 50), "ingest_p99": percentile(ingest_ms, 99),
             "exch_p50": percentile(exch_ms, 50), "exch_p99": percentile(exch_ms, 99),
@@ -177,12 +204,20 @@ def main() -> None:
                 "%",
             )
         os.sched_setaffinity(0, set(cpus))
-        lat = latency(Path(tmp), server.url)
+        by_client = {c: latency(Path(tmp) / c, server.url, c) for c in ("sdk", "hsm")}
+        lat = by_client["hsm"]
     metrics["latency_rate"] = (lat["rate"], "ticks/s")
     metrics["ingest_to_receipt_p50"] = (lat["ingest_p50"], "ms")
     metrics["ingest_to_receipt_p99"] = (lat["ingest_p99"], "ms")
     metrics["exch_to_receipt_p50"] = (lat["exch_p50"], "ms")
     metrics["exch_to_receipt_p99"] = (lat["exch_p99"], "ms")
+    for c, result in by_client.items():
+        metrics[f"cpu_per_10k_ticks_{c}"] = (result["cpu_per_10k"], "% of a core")
+        metrics[f"rss_{c}"] = (result["rss_mb"], "MB")
+    metrics["cpu_ratio_sdk_over_hsm"] = (
+        by_client["sdk"]["cpu_per_10k"] / by_client["hsm"]["cpu_per_10k"],
+        "x",
+    )
     write_result(
         "marketdata",
         metrics,
@@ -190,8 +225,11 @@ def main() -> None:
             f"throughput: {THROUGHPUT_TICKS:,} SDK-shaped quotes, normalize + seq + one fenced "
             "EVALSHA per batch into a private redis-server, this process pinned to one CPU, "
             "median of 3 (target >= 50,000 ticks/s). latency: emulator at "
-            f"{LATENCY_RATE:,} ticks/s -> real SDK -> livews-marketdata -> Redis -> a "
-            f"subscriber, {LATENCY_SECONDS:.0f} s after 3 s warm-up; exch_ts has 1 s resolution."
+            f"{LATENCY_RATE:,} ticks/s -> our HSM client -> livews-marketdata -> Redis -> a "
+            f"subscriber, {LATENCY_SECONDS:.0f} s after 3 s warm-up; exch_ts has 1 s resolution. "
+            "cpu/rss: the ingestor process over the same window, once with the SDK "
+            "(MARKETDATA_UPSTREAM=sdk) and once with our HSM client; CPU scaled to 10,000 "
+            "ticks/s (target: SDK/HSM >= 2)."
         ),
     )
 

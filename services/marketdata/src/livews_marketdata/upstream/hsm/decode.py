@@ -54,6 +54,10 @@ _DEPTH_SCALED = frozenset(DEPTH_FIELDS[:10])
 _FIELDS = {"sf": QUOTE_FIELDS, "if": INDEX_FIELDS, "dp": DEPTH_FIELDS}
 _REF_TYPES = {1: "cn", 4: "sub", 5: "unsub", 7: "cp", 8: "cr"}
 
+_QUOTE_KEEP = frozenset(QUOTE_FIELDS) - {"OI", "Yhigh", "Ylow"}
+_INDEX_KEEP = frozenset(INDEX_FIELDS)
+_DEPTH_KEEP = frozenset(DEPTH_FIELDS)
+_VALUES: dict[int, struct.Struct] = {n: struct.Struct(f">{n}i") for n in range(1, 41)}
 _U16 = struct.Struct(">H")
 _NATIVE_U16 = struct.Struct("=H")
 _I32 = struct.Struct(">i")
@@ -275,6 +279,17 @@ class Decoder:
             return offset + 4 * count
         kind, values = found
         fields = _FIELDS[kind]
+        unpack = _VALUES.get(count)
+        if unpack is not None and count <= len(fields) and offset + 4 * count <= len(data):
+            # The common case in one call; anything odd takes the field-by-field path below,
+            # which fails at the same field the SDK does.
+            for key, value in zip(fields, unpack.unpack_from(data, offset), strict=False):
+                if value != NULL and values.get(key) != value:
+                    values[key] = value
+                    changed = True
+            if changed:
+                self._emit(kind, values)
+            return offset + 4 * count
         for index in range(count):
             value = _I32.unpack_from(data, offset)[0]
             offset += 4
@@ -318,24 +333,25 @@ class Decoder:
         if self.lite:
             ltp = raw["ltp"] / ((10 ** raw["precision"]) * raw["multiplier"])
             return {"ltp": ltp, "symbol": raw["symbol"], "type": raw["type"]}
-        out: dict[str, Any] = {}
         scale = (10 ** raw["precision"]) * raw["multiplier"]
         if kind == "dp":
-            for key in DEPTH_FIELDS:
-                if key in raw:
-                    out[key] = raw[key] / scale if key in _DEPTH_SCALED else raw[key]
-            return out
+            return {
+                k: (v / scale if k in _DEPTH_SCALED else v)
+                for k, v in raw.items()
+                if k in _DEPTH_KEEP
+            }
         if kind == "sf":
-            for key in QUOTE_FIELDS:
-                if key in raw:
-                    out[key] = raw[key] / scale if key in _QUOTE_SCALED else raw[key]
+            out = {
+                k: (v / scale if k in _QUOTE_SCALED else v)
+                for k, v in raw.items()
+                if k in _QUOTE_KEEP
+            }
             out["lower_ckt"] = 0
             out["upper_ckt"] = 0
-            if "prev_close_price" in out and "ltp" in out and out["prev_close_price"] != 0:
-                out["ch"] = round(out["ltp"] - out["prev_close_price"], 4)
-                out["chp"] = round(out["ch"] / out["prev_close_price"] * 100, 4)
-            for key in ("OI", "Yhigh", "Ylow"):
-                out.pop(key, None)
+            prev, ltp = out.get("prev_close_price"), out.get("ltp")
+            if prev is not None and ltp is not None and prev != 0:
+                out["ch"] = ch = round(ltp - prev, 4)
+                out["chp"] = round(ch / prev * 100, 4)
             return out
         return self._index(raw, scale)
 
