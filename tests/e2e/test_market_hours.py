@@ -24,6 +24,7 @@ STATUS_TTL = 6.0
 @pytest.fixture(scope="module")
 def market_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     env = {
+        "MARKETDATA_MARKET_CALENDAR": "nse",
         "MARKETDATA_MARKET_CLOCK_START": "2026-12-04T15:29:00+05:30",
         "MARKETDATA_MARKET_CLOCK_SPEED": "2",
         "MARKETDATA_STATUS_TTL_SECONDS": str(STATUS_TTL),

@@ -41,6 +41,7 @@ def test_market_follows_the_session_edges_and_the_status_key_expires(
     try:
         md = start_marketdata(
             spawn, tmp_path, redis_url, emulator, MARKETDATA_STATUS_TTL_SECONDS="3",
+            MARKETDATA_MARKET_CALENDAR="nse",
             MARKETDATA_MARKET_CLOCK_START="2026-12-04T15:29:30+05:30",
             MARKETDATA_MARKET_CLOCK_SPEED="2",
         )  # fmt: skip
@@ -134,3 +135,44 @@ def test_status_warns_before_the_refresh_token_lapses_and_readyz_rides_out_a_sta
     ready = md.get("/readyz")
     print(f"BOUND during a stall: md:status {degraded['upstream']}, /readyz {ready.status_code}")
     assert ready.status_code == 200 and "degraded" in ready.json()["reason"]
+
+
+@pytest.mark.parametrize(
+    ("calendar", "reconnects"),
+    [("closed", False), ("open", True)],
+    ids=["calendar-closed", "calendar-open"],
+)
+def test_a_quiet_upstream_is_not_reconnected_while_the_market_is_closed(
+    spawn: Spawn, tmp_path: Path, emulator: Emulator, redis_url: str, calendar: str,
+    reconnects: bool,
+) -> None:  # fmt: skip
+    """The emulator's market is closed (socket open, no data); the stall window is 2 s.
+
+    With the ingestor's calendar on a Saturday (closed) nothing is rebuilt in 10 s; with the
+    calendar off (always open) the same quiet socket is rebuilt as a stall — so the count is
+    a real measurement.
+    """
+    env = {"MARKETDATA_STALL_SECONDS": "2"}
+    if calendar == "closed":
+        env["MARKETDATA_MARKET_CALENDAR"] = "nse"
+        env["MARKETDATA_MARKET_CLOCK_START"] = "2026-12-05T12:00:00+05:30"  # a Saturday
+    else:
+        env["MARKETDATA_MARKET_CALENDAR"] = "off"
+    md = start_marketdata(spawn, tmp_path, redis_url, emulator, **env)
+    wait_for(lambda: (status(redis_url) or {}).get("upstream") == "up", 25, "status up")
+    emulator.admin("market", state="closed")
+    try:
+        time.sleep(1.0)
+        before = md.metric("livews_marketdata_upstream_reconnects_total", reason="stall")
+        time.sleep(10.0)
+        after = md.metric("livews_marketdata_upstream_reconnects_total", reason="stall")
+        st = status(redis_url)
+    finally:
+        emulator.admin("market", state="open")
+    print(f"\nBOUND stall reconnects in 10 s of a quiet upstream, calendar {calendar}: "
+          f"{after - before:.0f}; md:status {st}")  # fmt: skip
+    if reconnects:
+        assert after - before >= 1
+    else:
+        assert after == before
+        assert st is not None and st["market"] == "closed" and st["upstream"] == "up"

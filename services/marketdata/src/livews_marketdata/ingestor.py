@@ -45,10 +45,16 @@ from livews_marketdata.publish import TRANSIENT, Publisher, RedisPublisher
 from livews_marketdata.record import Recorder
 from livews_marketdata.resolve import CallLimiter, SymbolResolver
 from livews_marketdata.settings import MarketdataSettings
-from livews_marketdata.tokens import EnvTokenSource, RedisTokenSource, TokenSource
+from livews_marketdata.tokens import Credential, EnvTokenSource, RedisTokenSource, TokenSource
 from livews_marketdata.upstream import Source
+from livews_marketdata.upstream.bridge import Bridge
 from livews_marketdata.upstream.clients import UpstreamClients
-from livews_marketdata.upstream.fyers import FyersConfig, FyersSource
+from livews_marketdata.upstream.fyers import (
+    Connection,
+    ConnectionFactory,
+    FyersConfig,
+    FyersSource,
+)
 from livews_marketdata.upstream.replay import ReplaySource
 from livews_marketdata.verdicts import VerdictBoard
 
@@ -437,7 +443,8 @@ class Ingestor:
                 ),
                 tokens=tokens, demand=demand, verdicts=verdicts,
                 resolver=resolver,
-                metrics=self.metrics, prepare=clients.prepare, connect=clients.connect,
+                metrics=self.metrics, prepare=clients.prepare,
+                connect=_quiet_when_closed(clients.connect, lambda: pipeline.market_closed, tg),
             )  # fmt: skip
         self.source = source
         tg.create_task(publisher.run(), name="publisher")
@@ -524,6 +531,33 @@ class Ingestor:
             pass
         except Exception:
             log.exception("the ingestor failed while stopping")
+
+
+def _quiet_when_closed(
+    connect: ConnectionFactory, closed: Callable[[], bool], tg: asyncio.TaskGroup
+) -> ConnectionFactory:
+    """Connections whose stall clock does not run out while the exchange is closed.
+
+    The supervisor's watchdog rebuilds a connection after ``MARKETDATA_STALL_SECONDS`` without
+    data — right while the market is open, pointless all night (Fyers' socket is quiet then).
+    For as long as a connection is the current one of its bridge, this restarts the bridge's
+    stall clock once a second while the calendar says ``closed``; in ``pre_open`` and ``open``
+    the watchdog runs as before. The tasks belong to the leader's term (``tg``).
+    """
+
+    def factory(credential: Credential, bridge: Bridge, generation: int) -> Connection:
+        conn = connect(credential, bridge, generation)
+
+        async def hold() -> None:
+            while bridge.generation == generation:
+                if closed():
+                    bridge.mark_data()
+                await asyncio.sleep(1.0)
+
+        tg.create_task(hold(), name=f"market-quiet-{generation}")
+        return conn
+
+    return factory
 
 
 def _refresh_notice(tokens: RedisTokenSource, warn: float) -> Callable[[], str | None]:

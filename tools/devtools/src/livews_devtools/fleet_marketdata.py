@@ -179,6 +179,9 @@ def start_marketdata(
         "LIVEWS_ENV": "dev",
         "MARKETDATA_INSTANCE_ID": name,
         "FYERS_ACCESS_TOKEN": "",
+        # Tests behave the same at any hour: always open (the stall watchdog always armed)
+        # unless a test asks for the calendar (MARKETDATA_MARKET_CALENDAR=nse).
+        "MARKETDATA_MARKET_CALENDAR": "off",
     }
     if emulator is not None:
         full_env |= emulator.env()
