@@ -73,6 +73,22 @@ class Bridge:
             self._signalled = True
         self._call(self._ready.set)
 
+    def push_batch(self, generation: int, updates: list[object]) -> None:
+        """``push_data`` for updates that arrived together (one frame): one stamp, one lock."""
+        if generation != self.generation or not updates:
+            return
+        stamp = int(time.time() * 1000)
+        self.last_data = time.monotonic()
+        with self._lock:
+            buffer = self._buffer
+            buffer.extend([(stamp, update) for update in updates])
+            if len(buffer) >= self._capacity:
+                self._compact()
+            if self._signalled:
+                return
+            self._signalled = True
+        self._call(self._ready.set)
+
     def push_control(self, generation: int, kind: str, payload: Any) -> None:
         if generation != self.generation:
             return

@@ -39,6 +39,8 @@ class EventSink(Protocol):
 
     def push_data(self, generation: int, update: object) -> None: ...
 
+    def push_batch(self, generation: int, updates: list[object]) -> None: ...
+
     def push_control(self, generation: int, kind: str, payload: Any) -> None: ...
 
 
@@ -79,6 +81,7 @@ class HsmConnection:
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._outbox: list[bytes] = []
+        self._batch: list[object] = []
         self.sent: list[bytes] = []  # every frame sent, when ``record_sent`` (tests)
         self.record_sent = False
         self.decoder = Decoder(
@@ -91,7 +94,7 @@ class HsmConnection:
 
     def _on_message(self, message: dict[str, Any]) -> None:
         if message.get("type") in DATA_TYPES:
-            self._bridge.push_data(self._generation, message)
+            self._batch.append(message)  # handed over once the whole frame is decoded
         else:
             self._bridge.push_control(self._generation, "message", message)
 
@@ -140,10 +143,14 @@ class HsmConnection:
             pass  # the reader reports the close
 
     async def _read(self, ws: ClientConnection) -> None:
-        decoder, outbox = self.decoder, self._outbox
+        decoder, outbox, batch = self.decoder, self._outbox, self._batch
+        bridge, generation = self._bridge, self._generation
         try:
             async for message in ws:
                 decoder.feed(message)
+                if batch:
+                    bridge.push_batch(generation, batch[:])
+                    batch.clear()
                 while outbox:
                     await self._send(outbox.pop(0))
         except ConnectionClosed as exc:

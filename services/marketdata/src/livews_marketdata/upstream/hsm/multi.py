@@ -45,6 +45,10 @@ class _ShardSink:
         if self.active:
             self._bridge.push_data(self._generation, update)
 
+    def push_batch(self, generation: int, updates: list[object]) -> None:
+        if self.active:
+            self._bridge.push_batch(self._generation, updates)
+
     def push_control(self, generation: int, kind: str, payload: Any) -> None:
         if not self.active:
             return
