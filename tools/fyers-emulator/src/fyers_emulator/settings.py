@@ -106,7 +106,7 @@ class Settings:
             ("EMULATOR_BATCH_MS", self.batch_interval * 1000),
             ("EMULATOR_ACCESS_TTL", self.access_ttl), ("EMULATOR_REFRESH_TTL", self.refresh_ttl),
             ("EMULATOR_AUTH_CODE_TTL", self.auth_code_ttl), ("EMULATOR_ACK_COUNT", self.ack_count),
-            ("EMULATOR_SYMBOL_LIMIT", self.symbol_limit),
+            ("FYERS_EMULATOR_SOCKET_SYMBOLS", self.symbol_limit),
             ("EMULATOR_SEND_QUEUE", self.send_queue), ("EMULATOR_LOG_LEVEL", self.log_level),
             ("LIVEWS_ENV", self.env), ("LIVEWS_LOG_FORMAT", self.log_format),
         ]  # fmt: skip
