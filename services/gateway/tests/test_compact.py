@@ -90,3 +90,23 @@ async def test_compact_and_json_clients_see_the_same_ticks(
     )
     assert keys == 2  # the first live tick of each symbol after subscribe
     assert ratio >= 4
+
+
+async def test_an_unmodified_node_client_gets_json_tick_v1_next_to_a_compact_one(
+    gateway: GatewayProcess, token_mint: TokenMint, redis_client: Any, probes: Any,
+    node_clients: Any,
+) -> None:  # fmt: skip
+    compact = probes()
+    await compact.connect(gateway.url, None, auth={"token": token_mint.mint(), "format": "compact"})
+    await compact.call("subscribe", {"symbols": [SBIN]})
+    node = await node_clients(gateway.url, token_mint.mint())  # auth: {token} only
+    await node.wait_event("status")
+    ack = await node.call("subscribe", {"symbols": [SBIN]})
+    assert ack["subscribed"] == [SBIN]
+    for seq in range(1, 4):
+        await publish_tick(redis_client, make_tick(SBIN, seq))
+    await node.wait_for(lambda: len(node.ticks(SBIN)) >= 3, "three ticks")
+    await compact.wait_for(lambda: sum(len(f) for f in compact.of("ticks")) >= 3, "three rows")
+    assert [t["seq"] for t in node.ticks(SBIN)] == [1, 2, 3]
+    assert all(t["v"] == 1 and "ltp" in t for t in node.ticks(SBIN))
+    assert all(isinstance(row, list) for frame in compact.of("ticks") for row in frame)
