@@ -97,6 +97,12 @@ def test_depth_needs_five_levels_a_side() -> None:
 
 def test_status_shape() -> None:
     doc = json.loads(encode(Status(upstream="down", ts=1, symbols=0, reason="no feed token")))
-    assert doc == {"upstream": "down", "ts": 1, "symbols": 0, "reason": "no feed token"}
+    assert doc == {"upstream": "down", "ts": 1, "symbols": 0, "reason": "no feed token",
+                   "market": None}  # fmt: skip
+    st = Status(upstream="up", ts=1, market="pre_open")
+    assert decode(encode(st), Status) == st
+    assert decode(b'{"upstream": "up", "ts": 1}', Status).market is None  # a v1 writer
     with pytest.raises(WireError):
         decode(b'{"upstream": "sideways", "ts": 1}', Status)
+    with pytest.raises(WireError):
+        decode(b'{"upstream": "up", "ts": 1, "market": "lunch"}', Status)
