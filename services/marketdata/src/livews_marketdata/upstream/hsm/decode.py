@@ -55,7 +55,7 @@ _FIELDS = {"sf": QUOTE_FIELDS, "if": INDEX_FIELDS, "dp": DEPTH_FIELDS}
 _REF_TYPES = {1: "cn", 4: "sub", 5: "unsub", 7: "cp", 8: "cr"}
 
 _QUOTE_KEEP = frozenset(QUOTE_FIELDS) - {"OI", "Yhigh", "Ylow"}
-_INDEX_KEEP = frozenset(INDEX_FIELDS)
+_ALWAYS_ZERO = frozenset(("lower_ckt", "upper_ckt"))
 _DEPTH_KEEP = frozenset(DEPTH_FIELDS)
 _VALUES: dict[int, struct.Struct] = {n: struct.Struct(f">{n}i") for n in range(1, 41)}
 _U16 = struct.Struct(">H")
@@ -104,6 +104,9 @@ class Decoder:
         # keeps them: a name's values are shared by every id that ever pointed at it).
         self._by_id: dict[str, dict[int, str]] = {"sf": {}, "if": {}, "dp": {}}
         self._raw: dict[str, dict[str, Any]] = {}
+        # topic name → the last dict handed out for it (quotes and depth in full mode): an
+        # update copies it and redoes only the changed keys; a snapshot rebuilds it.
+        self._out: dict[str, dict[str, Any]] = {}
         self.unsubscribing: list[str] = []  # topics of the last unsubscribe, dropped on its ack
 
     def feed(self, data: bytes | str) -> None:
@@ -257,14 +260,14 @@ class Decoder:
             offset += 1 + size
         values["type"] = kind
         values["symbol"] = self.symbols[name]
-        self._emit(kind, values)
+        self._emit(kind, values, name)
         return offset
 
-    def _find(self, topic_id: int, kinds: tuple[str, ...]) -> tuple[str, dict[str, Any]] | None:
+    def _find(self, topic_id: int, kinds: tuple[str, ...]) -> tuple[str, str] | None:
         for kind in kinds:
             name = self._by_id[kind].get(topic_id)
             if name is not None:
-                return kind, self._raw[name]
+                return kind, name
         return None
 
     def _update(self, data: bytes, offset: int) -> int:
@@ -277,18 +280,24 @@ class Decoder:
             if offset + 4 * count > len(data):
                 raise _Malformed("update truncated")
             return offset + 4 * count
-        kind, values = found
+        kind, name = found
+        values = self._raw[name]
         fields = _FIELDS[kind]
         unpack = _VALUES.get(count)
         if unpack is not None and count <= len(fields) and offset + 4 * count <= len(data):
             # The common case in one call; anything odd takes the field-by-field path below,
             # which fails at the same field the SDK does.
+            keys = []
             for key, value in zip(fields, unpack.unpack_from(data, offset), strict=False):
                 if value != NULL and values.get(key) != value:
                     values[key] = value
-                    changed = True
-            if changed:
-                self._emit(kind, values)
+                    keys.append(key)
+            if keys:
+                last = self._out.get(name)
+                if last is None:
+                    self._emit(kind, values, name)
+                else:
+                    self._emit_changes(kind, values, name, last, keys)
             return offset + 4 * count
         for index in range(count):
             value = _I32.unpack_from(data, offset)[0]
@@ -301,7 +310,7 @@ class Decoder:
             else:
                 _ = fields[index]  # an index past the field list ends the frame
         if changed:
-            self._emit(kind, values)
+            self._emit(kind, values, name)
         return offset
 
     def _lite_update(self, data: bytes, offset: int) -> int:
@@ -310,24 +319,53 @@ class Decoder:
         found = self._find(topic_id, ("sf", "if"))
         if found is None:
             return offset  # nothing read: the SDK does not skip the value either
-        kind, values = found
+        kind, name = found
+        values = self._raw[name]
         value = _I32.unpack_from(data, offset)[0]
         offset += 4
         if value != values["ltp"] and value != NULL:
             values["ltp"] = value
             values["type"] = kind
-            self._emit(kind, values)
+            self._emit(kind, values, name)
         return offset
 
     # -- output ---------------------------------------------------------------------------
 
-    def _emit(self, kind: str, values: dict[str, Any]) -> None:
+    def _emit(self, kind: str, values: dict[str, Any], name: str) -> None:
         try:
             message = self._format(kind, values)
         except (KeyError, ZeroDivisionError, TypeError) as exc:
+            self._out.pop(name, None)
             log.debug("upstream update not usable", extra={"error": repr(exc)})
             return
+        if kind != "if" and not self.lite:
+            self._out[name] = message
         self._on_message(message)
+
+    def _emit_changes(
+        self, kind: str, raw: dict[str, Any], name: str, last: dict[str, Any], keys: list[str]
+    ) -> None:
+        """What :meth:`_format` would give, from the last output and the changed keys."""
+        out = last.copy()  # the last one may still sit in the bridge: never changed in place
+        scale = (10 ** raw["precision"]) * raw["multiplier"]
+        if kind == "sf":
+            for key in keys:
+                if key in _QUOTE_KEEP and key not in _ALWAYS_ZERO:
+                    out[key] = raw[key] / scale if key in _QUOTE_SCALED else raw[key]
+            if "ltp" in keys or "prev_close_price" in keys:
+                prev, ltp = out.get("prev_close_price"), out.get("ltp")
+                if prev is not None and ltp is not None and prev != 0:
+                    out["ch"] = ch = round(ltp - prev, 4)
+                    out["chp"] = round(ch / prev * 100, 4)
+                else:
+                    out.pop("ch", None)
+                    out.pop("chp", None)
+        else:
+            for key in keys:
+                if key in _DEPTH_KEEP:
+                    out[key] = raw[key] / scale if key in _DEPTH_SCALED else raw[key]
+        self._out[name] = out
+        self._on_message(out)
 
     def _format(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
         if self.lite:
