@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import os
@@ -90,6 +91,8 @@ class Worker:
         self.final: int | None = None
         self.complete: set[RawSocketIOClient] = set()
         self.all_complete = asyncio.Event()
+        #: With --max-hz: receipt times (monotonic) per (client, symbol) while measuring.
+        self.arrivals: dict[tuple[int, str], list[float]] = {}
 
     def on_compact(self, client: RawSocketIOClient, packet: bytes) -> None:
         """Compact rows: counts and seqs only (latency comes from the gateway's histogram)."""
@@ -120,6 +123,10 @@ class Worker:
                 self.frames += 1
                 self.ticks += len(ticks)
                 self.hist.update([now - t.ingest_ts for t in ticks])
+                if self.args.max_hz:
+                    at, key = time.monotonic(), id(client)
+                    for t in ticks:
+                        self.arrivals.setdefault((key, t.symbol), []).append(at)
         elif packet.startswith(b'2["snapshot"'):
             _, snap = _snapshot.decode(packet[1:])
             latest = self.latest[client]
@@ -140,7 +147,10 @@ class Worker:
                 self.latest[client] = {}
                 await client.connect("127.0.0.1", self.args.port, wait=60)
                 if self.args.subscribe:
-                    ack = await client.call("subscribe", {"symbols": SYMBOLS}, wait=60)
+                    request: dict[str, Any] = {"symbols": SYMBOLS}
+                    if self.args.max_hz:
+                        request["max_hz"] = self.args.max_hz
+                    ack = await client.call("subscribe", request, wait=60)
                     assert ack["ok"] and len(ack["subscribed"]) == len(SYMBOLS), ack
                 self.clients.append(client)
 
@@ -171,11 +181,23 @@ class Worker:
                     "bytes": sum(c.bytes for c in self.clients),
                     "wire_bytes": sum(c.wire_bytes for c in self.clients),
                     "measured_bytes": bytes1 - bytes0,
+                    **self.rate_report(),
                 })  # fmt: skip
             elif command[0] == "exit":
                 break
         for client in self.clients:
             client.close()
+
+    def rate_report(self) -> dict[str, float]:
+        """With --max-hz: most updates of one symbol to one client in any 1 s window, and the
+        longest gap between two of them (ms)."""
+        most, gap = 0, 0.0
+        for times in self.arrivals.values():
+            for i, t in enumerate(times):
+                most = max(most, bisect.bisect_left(times, t + 1.0) - i)
+                if i:
+                    gap = max(gap, (t - times[i - 1]) * 1000)
+        return {"max_window": most, "max_gap": gap}
 
     async def wait_complete(self, seq: int, deadline: float = 20.0) -> int:
         """Clients holding ``seq`` (or newer) for every symbol, once all do or at the deadline."""
@@ -220,6 +242,7 @@ def worker_main(argv: list[str]) -> None:
     parser.add_argument("--subscribe", action="store_true")
     parser.add_argument("--compression", action="store_true")
     parser.add_argument("--compact", action="store_true")
+    parser.add_argument("--max-hz", type=float, default=0.0)
     import uvloop
 
     uvloop.run(Worker(parser.parse_args(argv)).run())
@@ -400,6 +423,8 @@ class Bench:
             "bytes": sum(r["bytes"] for r in reports),
             "wire_bytes": sum(r["wire_bytes"] for r in reports),
             "measured_bytes": sum(r["measured_bytes"] for r in reports),
+            "max_window": max(r["max_window"] for r in reports),
+            "max_gap": max(r["max_gap"] for r in reports),
             "complete": sum(r["complete"] for r in reports),
             "p50": percentile(hist, 50), "p99": percentile(hist, 99),
             "max": float(max(hist, default=0)),
@@ -721,6 +746,21 @@ async def phase_encoding(bench: Bench, _out: dict[str, tuple[float, str]]) -> No
         out[f"{label}_gateway_cpu"] = (r["cpu"] * 100, "% of a core")
         out[f"{label}_gateway_latency_p99"] = (r["gw_p99"], "ms (ingest_ts → write, bucket bound)")
         out[f"{label}_clients_complete"] = (r["complete"], "clients")
+    # max_hz=4 on every symbol (CONTRACT §3 v1.1), JSON, fewer clients (each one is timed).
+    gw, port = bench.start_gateway("gateway-max-hz")
+    try:
+        r = await bench.stream(port, gw, min(clients, 200), 2, seconds, 500, "--max-hz", "4")
+    finally:
+        gw.stop()
+    out["maxhz_clients"] = (r["connected"], "clients (max_hz 4 on all 52 symbols)")
+    out["maxhz_published_per_symbol"] = (500 / len(SYMBOLS), "updates/s per symbol published")
+    out["maxhz_updates_per_symbol"] = (
+        r["ticks"] / r["seconds"] / max(1, r["connected"]) / len(SYMBOLS),
+        "updates/s received",
+    )
+    out["maxhz_most_in_1s"] = (r["max_window"], "most updates of a symbol in any 1 s (≤ 4)")
+    out["maxhz_longest_gap"] = (r["max_gap"], "ms between two updates of a symbol")
+    out["maxhz_latency_p99"] = (r["p99"], "ms ingest_ts → receipt of what was sent")
     out["compact_bytes_ratio"] = (
         out["json_bytes_per_tick"][0] / max(1e-9, out["compact_bytes_per_tick"][0]),
         "× fewer bytes per tick (target ≥ 4)",

@@ -275,6 +275,9 @@ class Fanout:
         """
         throttle = client.throttle
         assert throttle is not None
+        # This client's own write time, not the flush's start: a flush of many clients takes
+        # milliseconds, which would otherwise shorten the spacing between two of its updates.
+        now = max(now, self._clock())
         intervals, dues = throttle.interval[index], throttle.due[index]
         send: list[Entry] = []
         latest: dict[str, Entry] = {}
