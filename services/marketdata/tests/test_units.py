@@ -262,3 +262,22 @@ def test_settings_refuse_what_cannot_run(monkeypatch: pytest.MonkeyPatch, tmp_pa
     token_file.write_text("APP-100:secret\n")
     monkeypatch.setenv("FYERS_ACCESS_TOKEN_FILE", str(token_file))
     assert _settings().access_token() == "APP-100:secret"
+
+
+def test_market_settings(tmp_path: Path) -> None:
+    """The calendar by default; ``off`` is always open; a bad holidays file names its line."""
+    clock = _settings().market_clock()
+    assert clock.override is None and not clock.simulated
+    assert _settings(MARKETDATA_MARKET_CALENDAR="off").market_clock().state() == "open"
+    saturday = _settings(MARKETDATA_MARKET_CLOCK_START="2026-12-05T10:00:00+05:30")
+    assert saturday.market_clock().state() == "closed"
+    holidays = tmp_path / "holidays.txt"
+    holidays.write_text("2026-12-07 a Monday off\n")
+    monday = _settings(
+        MARKETDATA_HOLIDAYS_FILE=str(holidays),
+        MARKETDATA_MARKET_CLOCK_START="2026-12-07T10:00:00+05:30",
+    )
+    assert monday.market_clock().state() == "closed"
+    holidays.write_text("7 Dec 2026\n")
+    with pytest.raises(ConfigError, match=r"MARKETDATA_HOLIDAYS_FILE.*line 1"):
+        monday.check()
