@@ -1,5 +1,7 @@
-"""Market hours through the whole fleet (issue #15): ``market`` reaches browsers' ``status`` at
-the session edge, and a fleet whose every ingestor died reports ``down`` once md:status expires.
+"""Market hours through the whole fleet (issue #15): ``market`` reaches clients' ``status`` at
+the session edge; while closed (the emulator's /admin/market too) a quiet upstream is not
+reconnected; a FLUSHALL is repaired by the leader rewriting md:last; and a fleet whose every
+ingestor died reports ``down`` once md:status expires.
 
 The ingestor's market clock is the test clock (MARKETDATA_MARKET_CLOCK_START/_SPEED): it starts
 at 15:29:00 IST on a Friday and runs twice as fast, so 15:30 comes ~30 s after it starts.
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from livews_devtools.fleet import Fleet
 
@@ -49,6 +52,31 @@ async def test_market_edge_reaches_clients_then_a_dead_fleet_reads_down(
     print(f"\nBOUND status markets seen by a client: {markets}")
     if markets[0] == "open":  # the client connected before 15:30: it saw the edge itself
         assert markets.index("closed") > 0
+    # Redis loses everything while the exchange is closed (no trade would refill md:last):
+    # the leader re-takes its lease and writes its whole last-value map back.
+    fleet.admin("market", state="closed")
+    await asyncio.sleep(1.0)
+    # A quiet, closed market (stall window 3 s here) is not reconnected.
+    md = fleet.ingestors[0]
+    stalls = md.metric("livews_marketdata_upstream_reconnects_total", reason="stall")
+    await asyncio.sleep(7.0)
+    quiet = md.metric("livews_marketdata_upstream_reconnects_total", reason="stall") - stalls
+    print(f"BOUND stall reconnects in 7 s of a closed market (stall window 3 s): {quiet:.0f}")
+    assert quiet == 0
+    before = {s: t["seq"] for s, t in (await fleet.md_last()).items()}
+    admin = aioredis.Redis.from_url(fleet.redis_url, socket_timeout=2.0)
+    try:
+        await admin.flushall()
+    finally:
+        await admin.aclose()
+    flushed = time.monotonic()
+    while set(before) - set(await fleet.md_last()):
+        assert time.monotonic() - flushed < 15, "md:last not rewritten"
+        await asyncio.sleep(0.2)
+    rewritten = time.monotonic() - flushed
+    after = {s: t["seq"] for s, t in (await fleet.md_last()).items()}
+    print(f"BOUND md:last rewritten ({len(after)} symbols) {rewritten:.1f}s after FLUSHALL")
+    assert all(after[s] >= before[s] for s in before)
     # Every ingestor dies without a last word: md:status expires, gateways say down.
     fleet.kill(fleet.ingestors[0].process.name)
     killed = time.monotonic()
