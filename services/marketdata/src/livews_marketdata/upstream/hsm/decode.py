@@ -127,7 +127,7 @@ class Decoder:
                 self._pause_resume(data, kind)
             elif kind == 51:
                 self._custom(data)
-        except (_Malformed, struct.error, IndexError, UnicodeDecodeError, KeyError) as exc:
+        except Exception as exc:  # as the SDK: a frame it cannot parse ends there, nothing else
             log.debug("malformed upstream frame", extra={"frame_type": kind, "error": repr(exc)})
 
     # -- control replies ------------------------------------------------------------------

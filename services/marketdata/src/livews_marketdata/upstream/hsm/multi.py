@@ -3,7 +3,8 @@
 Fyers limits the topics of one data socket (5,000 in the SDK; plans may allow fewer), so when
 demand exceeds ``per_socket`` topics (a quote and a depth subscription count one each) the
 leader opens another socket, up to ``max_sockets``. Each topic is pinned to one socket (the
-first with room, in order); a socket whose topics all went is closed.
+first with room, in order); a socket whose topics all went stays open, idle, until it is the first
+with room to take new ones.
 
 Each socket is supervised on its own: when one closes (dropped by the server, a network
 error), only that socket is rebuilt — after a jittered backoff — re-authenticated and
