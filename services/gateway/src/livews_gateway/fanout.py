@@ -35,6 +35,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from operator import is_
 
 from livews_common.models import MAX_SEQ, TickHead, WireError, decode
 from livews_gateway.clients import Client, Entry, Throttle
@@ -73,6 +74,18 @@ class _Built:
         self.frame = frame
         self.latency = latency
         self.uses = 0
+
+
+class _Plan:
+    """A pending list's symbols, previous messages and messages, as parallel tuples."""
+
+    __slots__ = ("datas", "missing", "prevs", "symbols")
+
+    def __init__(self, pending: list[Entry]) -> None:
+        self.symbols = tuple(e.symbol for e in pending)
+        self.prevs = tuple(e.prev for e in pending)
+        self.datas = tuple(e.data for e in pending)
+        self.missing = (_MISSING,) * len(pending)
 
 
 def conflate(pending: list[Entry]) -> list[Entry]:
@@ -350,6 +363,7 @@ class Fanout:
         now = self._clock()
         now_ms = time.time() * 1000.0
         frames: _Frames = {}
+        plans: dict[tuple[Entry, ...], _Plan] = {}
         n_frames = [0, 0]
         n_items = [0, 0]
         control = 0
@@ -382,7 +396,7 @@ class Fanout:
                     if not pending:
                         continue
                 if index == 0 and client.held is not None:
-                    built = self._compact_frame(frames, client.held, pending, now_ms)
+                    built = self._compact_frame(frames, plans, client.held, pending, now_ms)
                 else:
                     built = self._frame(frames, index, pending, now_ms)
                 outlet.write_text(built.frame)
@@ -410,6 +424,7 @@ class Fanout:
     @staticmethod
     def _compact_frame(
         frames: _Frames,
+        plans: dict[tuple[Entry, ...], _Plan],
         held: dict[str, bytes],
         pending: list[Entry],
         now_ms: float,
@@ -417,20 +432,27 @@ class Fanout:
         """A compact client's ``ticks`` frame: delta rows where it holds the previous message.
 
         Rows are cached on the entries and frames by content, so clients of a room that hold
-        the same previous state share both.
+        the same previous state share both. The common case — the client is in step for
+        every entry — is checked and recorded with C-level passes over a plan built once per
+        distinct pending list per flush.
         """
-        keyed: list[Entry] | None = None  # entries this client gets as key rows
-        for entry in pending:
-            symbol = entry.symbol
-            # In step: it holds exactly what the room relayed before this entry.
-            if held.get(symbol, _MISSING) is not entry.prev:
-                if keyed is None:
-                    keyed = []
-                keyed.append(entry)
-            held[symbol] = entry.data
-        key: tuple[object, ...] = (
-            (2, tuple(pending)) if keyed is None else (3, tuple(pending), tuple(keyed))
-        )
+        pending_key = tuple(pending)
+        steps = plans.get(pending_key)
+        if steps is None:
+            steps = plans[pending_key] = _Plan(pending)
+        if all(map(is_, map(held.get, steps.symbols, steps.missing), steps.prevs)):
+            held.update(zip(steps.symbols, steps.datas, strict=True))
+            key: tuple[object, ...] = (2, pending_key)
+            keyed: list[Entry] | None = None
+        else:
+            keyed = []
+            for entry in pending:
+                symbol = entry.symbol
+                # In step: it holds exactly what the room relayed before this entry.
+                if held.get(symbol, _MISSING) is not entry.prev:
+                    keyed.append(entry)
+                held[symbol] = entry.data
+            key = (3, pending_key, tuple(keyed))
         built = frames.get(key)
         if built is None:
             keys = set(keyed or ())
