@@ -7,6 +7,7 @@ Every variable, its default and its meaning is in docs/marketdata.md. Secrets (t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import uuid
@@ -169,6 +170,11 @@ class MarketdataSettings(BaseServiceSettings):
                 raise ConfigError(f"MARKETDATA_REPLAY_PATH={self.replay_path} is not a file")
         if self.backoff_max_ms < self.backoff_base_ms:
             raise ConfigError("MARKETDATA_BACKOFF_MAX_MS must be >= MARKETDATA_BACKOFF_BASE_MS")
+        if self.upstream_client == "sdk" and importlib.util.find_spec("fyers_apiv3") is None:
+            raise ConfigError(
+                "MARKETDATA_UPSTREAM=sdk needs fyers-apiv3, which the service does not ship "
+                "(a dev/test dependency); use MARKETDATA_UPSTREAM=hsm"
+            )
         self.watchlist  # noqa: B018 - validates MARKETDATA_WATCHLIST
         self.market_clock()  # validates MARKETDATA_HOLIDAYS_FILE
         token = self.access_token()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,7 @@ from livews_marketdata.upstream.hsm.multi import MultiSocket
 log = logging.getLogger(__name__)
 
 ClientKind = Literal["hsm", "sdk"]
+INDEX_MAP_RETRY = 60.0  # s between fetches of the index map while none succeeded
 
 
 def bundled_index_map() -> dict[str, str]:
@@ -68,21 +70,31 @@ class UpstreamClients:
         self._rest_timeout = rest_timeout
         self._connect_timeout = connect_timeout
         self._sdk_log_dir = sdk_log_dir
-        self.index_map: dict[str, str] = {}
+        self.index_map: dict[str, str] = {}  # updated in place: sockets hold this very dict
         self._fallback: dict[str, str] = {}
+        self._map_fetched = False
+        self._map_tried = -INDEX_MAP_RETRY
+
+    async def _fetch_index_map(self) -> None:
+        self._map_tried = time.monotonic()
+        try:
+            fetched = await fetch_index_map(self._http, self._index_map_url, self._rest_timeout)
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning(
+                "could not fetch the index map; using the SDK's bundled copy if installed, "
+                "retrying on later subscriptions",
+                extra={"url": self._index_map_url, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            if not self.index_map:
+                self.index_map.update(self._fallback)
+            return
+        self.index_map.clear()
+        self.index_map.update(fetched)
+        self._map_fetched = True
 
     async def prepare(self) -> None:
         self._fallback = bundled_index_map()
-        try:
-            self.index_map = await fetch_index_map(
-                self._http, self._index_map_url, self._rest_timeout
-            )
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning(
-                "could not fetch the index map; using the copy bundled with the SDK",
-                extra={"url": self._index_map_url, "error": f"{type(exc).__name__}: {exc}"},
-            )
-            self.index_map = dict(self._fallback)
+        await self._fetch_index_map()
         if self.kind == "sdk":
             from livews_marketdata.upstream import sdk
 
@@ -104,6 +116,8 @@ class UpstreamClients:
         sockets = 0
 
         async def fytokens(symbols: Sequence[str]) -> Mapping[str, str]:
+            if not self._map_fetched and time.monotonic() - self._map_tried > INDEX_MAP_RETRY:
+                await self._fetch_index_map()  # indices need it: try again, at most every 60 s
             return await resolver.fytokens_for(symbols, bare)
 
         def socket(sink: EventSink) -> HsmConnection:
