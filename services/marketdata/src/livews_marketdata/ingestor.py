@@ -432,7 +432,7 @@ class Ingestor:
                 index_map_url=s.index_map, token_url=s.symbol_token_url,
                 rest_timeout=s.rest_timeout, connect_timeout=s.connect_timeout,
                 sdk_log_dir=s.sdk_log_dir, socket_symbols=s.socket_symbols,
-                max_sockets=s.max_sockets,
+                max_sockets=s.max_sockets, lite=s.data_mode == "lite",
             )  # fmt: skip
             source = FyersSource(
                 FyersConfig(

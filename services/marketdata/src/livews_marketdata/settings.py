@@ -39,6 +39,9 @@ class MarketdataSettings(BaseServiceSettings):
     source: SourceKind = Field("fyers", alias="MARKETDATA_SOURCE")
     # The Fyers socket client: our asyncio HSM client, or fyers-apiv3's (kept for comparison).
     upstream_client: Literal["hsm", "sdk"] = Field("hsm", alias="MARKETDATA_UPSTREAM")
+    #: The HSM data mode: ``full`` (every field) or ``lite`` (the last price only; the other
+    #: Tick fields are null). Our HSM client only: the SDK adapter always runs full.
+    data_mode: Literal["full", "lite"] = Field("full", alias="MARKETDATA_DATA_MODE")
     replay_path: Path | None = Field(None, alias="MARKETDATA_REPLAY_PATH")
     replay_speed: float = Field(1.0, gt=0, alias="MARKETDATA_REPLAY_SPEED")
     replay_loop: bool = Field(True, alias="MARKETDATA_REPLAY_LOOP")

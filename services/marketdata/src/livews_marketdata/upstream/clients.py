@@ -59,7 +59,9 @@ class UpstreamClients:
         sdk_log_dir: Path | None = None,
         socket_symbols: int = 5000,
         max_sockets: int = 1,
+        lite: bool = False,
     ) -> None:
+        self.lite = lite  # HSM lite mode (MARKETDATA_DATA_MODE=lite): last price only
         self.socket_symbols, self.max_sockets = socket_symbols, max_sockets
         self.kind = kind
         self._ws_url = ws_url
@@ -127,7 +129,7 @@ class UpstreamClients:
                 url=self._ws_url, access_token=credential.access_token, bridge=sink,
                 generation=generation, fytokens=fytokens, index_map=self.index_map,
                 fallback_index_map=self._fallback, connect_timeout=self._connect_timeout,
-                name=f"fyers-{generation}-{sockets}",
+                lite=self.lite, name=f"fyers-{generation}-{sockets}",
             )  # fmt: skip
 
         return MultiSocket(
