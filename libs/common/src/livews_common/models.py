@@ -108,6 +108,35 @@ class Depth(msgspec.Struct, kw_only=True):
                     raise ValueError(f"depth price must be finite, got {price!r}")
 
 
+class Bar(msgspec.Struct, kw_only=True):
+    """Bar v1 (CONTRACT §4, v1.1): one symbol's one-minute bar, built by the ingestor."""
+
+    v: Literal[1] = 1
+    symbol: str
+    tf: Literal["1m"] = "1m"
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int | None = None
+    ticks: int
+    final: bool = False
+    seq: int
+
+    def __post_init__(self) -> None:
+        _check_finite(self, _BAR_FLOATS)
+        if not self.low <= min(self.open, self.close) <= max(self.open, self.close) <= self.high:
+            raise ValueError("bar prices must satisfy low <= open, close <= high")
+        if self.ticks < 1 or self.seq < 0 or self.start < 0:
+            raise ValueError("bar ticks must be >= 1, seq and start >= 0")
+        if self.volume is not None and self.volume < 0:
+            raise ValueError("bar volume must not be negative")
+
+
+_BAR_FLOATS = ("open", "high", "low", "close")
+
+
 class Status(msgspec.Struct, kw_only=True):
     """The upstream feed state published on (and stored at) ``md:status``."""
 

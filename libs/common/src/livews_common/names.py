@@ -19,6 +19,12 @@ LAST_TICKS = "md:last"
 LAST_DEPTH = "md:depth:last"
 #: pub/sub channel *and* string key of the same name: upstream feed state JSON.
 STATUS = "md:status"
+#: pub/sub channel prefix (v1.1); one Bar JSON per message: the symbol's open one-minute bar
+#: (at most once a second) and once more with ``"final": true`` when the minute closes.
+BAR_CHANNEL_PREFIX = "md:bar:1m:"
+#: list key prefix (v1.1): the day's bars of one symbol, oldest first, the open one last
+#: (replaced in place until final); bounded and expiring after the day.
+BARS_KEY_PREFIX = "md:bars:1m:"
 
 
 def tick_channel(symbol: str) -> str:
@@ -29,6 +35,16 @@ def tick_channel(symbol: str) -> str:
 def depth_channel(symbol: str) -> str:
     """``md:depth:{SYMBOL}``."""
     return DEPTH_CHANNEL_PREFIX + symbol
+
+
+def bar_channel(symbol: str) -> str:
+    """``md:bar:1m:{SYMBOL}``."""
+    return BAR_CHANNEL_PREFIX + symbol
+
+
+def bars_key(symbol: str) -> str:
+    """``md:bars:1m:{SYMBOL}``."""
+    return BARS_KEY_PREFIX + symbol
 
 
 def symbol_of_channel(channel: str) -> str | None:

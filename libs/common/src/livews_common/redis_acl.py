@@ -147,6 +147,10 @@ ROLES: tuple[Role, ...] = (
             "scan",
             "xadd",
             "xtrim",
+            # One-minute bars (md:bars:1m:*): replace the open bar, expire after the day.
+            "lindex",
+            "lset",
+            "expireat",
         ),
         keys=("~md:*", f"%R~{names.FEED_TOKEN}"),
         channels=("md:*", names.FEED_TOKEN_CHANGED, names.FEED_TOKEN_RENEW),

@@ -35,6 +35,7 @@ from livews_common.feedtoken import TokenCipher
 from livews_common.market import MarketClock
 from livews_common.models import MAX_SEQ, Depth, MarketState, Status, Tick, UpstreamState
 from livews_common.symbols import is_valid_symbol
+from livews_marketdata.bars import BarBuilder, BarWriter
 from livews_marketdata.demand import RedisDemand
 from livews_marketdata.errors import NotLeader
 from livews_marketdata.lease import RedisLease
@@ -113,8 +114,11 @@ class Pipeline:
         on_state: Callable[[UpstreamState, str | None], None] | None = None,
         market: MarketClock | None = None,
         refresh: float = 5.0,
+        bars: BarBuilder | None = None,
     ) -> None:
         self._publisher = publisher
+        #: Folds every published tick into one-minute bars (written by a BarWriter task).
+        self.bars = bars
         self.market = market
         self.market_state: MarketState | None = market.state() if market is not None else None
         self._refresh = refresh
@@ -149,6 +153,8 @@ class Pipeline:
                 lag = (newest.ingest_ts - newest.exch_ts) / 1000
                 self._metrics.exchange_lag.observe(max(0.0, lag))
         self.delivered += len(ticks) + len(depth)
+        if self.bars is not None:
+            self.bars.fold(ticks)
         await self._publisher.publish(ticks, depth)
 
     def set_state(self, state: UpstreamState, reason: str | None, symbols: int) -> None:
@@ -256,6 +262,8 @@ class Ingestor:
         self._rng = random.Random()
         self.source: Source | None = None
         self.publisher: RedisPublisher | None = None
+        #: This term's one-minute bars (made when a term starts, seeded from Redis).
+        self.bar_writer: BarWriter | None = None
         self.pipeline: Pipeline | None = None
 
     # -- health ---------------------------------------------------------------------------
@@ -387,6 +395,12 @@ class Ingestor:
         ticks = await read_last_seqs(self._redis, names.LAST_TICKS)
         depth = await read_last_seqs(self._redis, names.LAST_DEPTH)
         self.sequencer.seed(ticks, depth)
+        s = self.settings
+        self.bar_writer = BarWriter(
+            self._redis, BarBuilder(length_ms=s.bar_seconds * 1000), self.instance,
+            lambda: self.lease.epoch, cap=s.bars_cap,
+        )  # fmt: skip
+        await self.bar_writer.seed(list(ticks))
         log.info("continuing seq from Redis", extra={"ticks": len(ticks), "depth": len(depth)})
 
     def _start_term(self, tg: asyncio.TaskGroup, publisher: RedisPublisher) -> None:
@@ -406,6 +420,7 @@ class Ingestor:
         pipeline = self.pipeline = Pipeline(
             publisher, self.sequencer, self.metrics, recorder=recorder, on_state=on_state,
             market=self.market, refresh=s.status_ttl / 3,
+            bars=self.bar_writer.builder if self.bar_writer is not None else None,
         )  # fmt: skip
         source: Source
         if s.source == "replay":
@@ -448,6 +463,8 @@ class Ingestor:
             )  # fmt: skip
         self.source = source
         tg.create_task(publisher.run(), name="publisher")
+        if self.bar_writer is not None:
+            tg.create_task(self.bar_writer.run(), name="bars")
         tg.create_task(pipeline.run_status(), name="status")
         tg.create_task(notifications.run(), name="notifications")
         tg.create_task(demand.run(), name="demand")

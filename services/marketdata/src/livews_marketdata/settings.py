@@ -77,6 +77,10 @@ class MarketdataSettings(BaseServiceSettings):
     market_clock_speed: float = Field(1.0, gt=0, alias="MARKETDATA_MARKET_CLOCK_SPEED")
     #: ``md:status`` expires this long after a live leader last refreshed it (every TTL/3).
     status_ttl: float = Field(15.0, ge=3, alias="MARKETDATA_STATUS_TTL_SECONDS")
+    #: One-minute bars (docs/marketdata.md): the newest bars kept per symbol in md:bars:1m:*;
+    #: the bar length in seconds is for tests only (the contract's bars are 60 s, "1m").
+    bars_cap: int = Field(500, ge=1, le=10_000, alias="MARKETDATA_BARS_CAP")
+    bar_seconds: int = Field(60, ge=1, le=60, alias="MARKETDATA_BAR_SECONDS")
     #: md:status carries a warning this long before the feed's refresh token lapses.
     refresh_token_warn_seconds: float = Field(
         259_200.0, ge=0, alias="MARKETDATA_REFRESH_TOKEN_WARN_SECONDS"
