@@ -287,12 +287,15 @@ class Decoder:
         if unpack is not None and count <= len(fields) and offset + 4 * count <= len(data):
             # The common case in one call; anything odd takes the field-by-field path below,
             # which fails at the same field the SDK does.
-            keys = []
-            for key, value in zip(fields, unpack.unpack_from(data, offset), strict=False):
-                if value != NULL and values.get(key) != value:
-                    values[key] = value
-                    keys.append(key)
-            if keys:
+            get = values.get
+            changes = [
+                (key, value)
+                for key, value in zip(fields, unpack.unpack_from(data, offset), strict=False)
+                if value != NULL and get(key) != value
+            ]
+            if changes:
+                values.update(changes)
+                keys = [key for key, _ in changes]
                 last = self._out.get(name)
                 if last is None:
                     self._emit(kind, values, name)
