@@ -18,7 +18,7 @@ import pytest
 import socketio
 
 NODE_DIR = Path(__file__).parent / "node"
-SERVER_EVENTS = ("status", "snapshot", "ticks", "depth", "bye", "auth:expiring")
+SERVER_EVENTS = ("status", "snapshot", "ticks", "depth", "bars", "bye", "auth:expiring")
 
 
 class Recorder:

@@ -75,17 +75,19 @@ async def test_one_subscription_per_channel_reference_counted() -> None:
     await h.rooms.join(a, "quote", [SBIN, INFY])
     await h.rooms.join(b, "quote", [SBIN])
     await h.rooms.join(b, "depth", [SBIN])
+    await h.rooms.join(b, "bars", [SBIN])
     assert h.bus.held == {
         "md:tick:NSE:SBIN-EQ": 1,
         "md:tick:NSE:INFY-EQ": 1,
         "md:depth:NSE:SBIN-EQ": 1,
+        "md:bar:1m:NSE:SBIN-EQ": 1,
     }
-    assert h.bus.subscribe_calls == 3
+    assert h.bus.subscribe_calls == 4
     h.rooms.leave(a, "quote", [SBIN])
     assert "md:tick:NSE:SBIN-EQ" in h.bus.held  # b still there
     h.rooms.leave_all(b)
     assert h.bus.held == {"md:tick:NSE:INFY-EQ": 1}
-    assert h.rooms.subscriptions == [1, 0] and h.rooms.counts == [1, 0]
+    assert h.rooms.subscriptions == [1, 0, 0] and h.rooms.counts == [1, 0, 0]
 
 
 async def test_flush_batches_across_symbols_and_shares_frames() -> None:

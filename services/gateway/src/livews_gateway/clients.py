@@ -11,10 +11,12 @@ from livews_gateway.compact import delta_bytes, key_bytes
 from livews_gateway.limits import TokenBucket
 from livews_gateway.outlet import Outlet
 
-Mode = Literal["quote", "depth"]
-MODES: tuple[Mode, Mode] = ("quote", "depth")
+Mode = Literal["quote", "depth", "bars"]
+MODES: tuple[Mode, Mode, Mode] = ("quote", "depth", "bars")
 #: Index of a mode in per-mode arrays (``Client.pending``, ``Client.subs``).
-MODE_INDEX: dict[str, int] = {"quote": 0, "depth": 1}
+MODE_INDEX: dict[str, int] = {"quote": 0, "depth": 1, "bars": 2}
+#: The index of ``mode: "bars"`` (one-minute bars, CONTRACT §3 v1.1).
+BARS = 2
 
 
 class Entry:
@@ -59,8 +61,8 @@ class Throttle:
     __slots__ = ("due", "interval", "timer", "timer_at")
 
     def __init__(self) -> None:
-        self.interval: tuple[dict[str, float], dict[str, float]] = ({}, {})
-        self.due: tuple[dict[str, float], dict[str, float]] = ({}, {})
+        self.interval: tuple[dict[str, float], ...] = ({}, {}, {})
+        self.due: tuple[dict[str, float], ...] = ({}, {}, {})
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = 0.0
 
@@ -103,8 +105,8 @@ class Client:
         self.exp = exp
         self.notice_at = 0.0
         self.bucket = bucket
-        self.subs: tuple[set[str], set[str]] = (set(), set())
-        self.pending: list[list[Entry]] = [[], []]
+        self.subs: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+        self.pending: list[list[Entry]] = [[], [], []]
         self.control: list[bytes] = []
         self.dirty = False
         self.hold = 0
@@ -118,7 +120,7 @@ class Client:
 
     @property
     def subscription_count(self) -> int:
-        return len(self.subs[0]) + len(self.subs[1])
+        return len(self.subs[0]) + len(self.subs[1]) + len(self.subs[2])
 
     def __repr__(self) -> str:
         return f"<Client {self.sid} user={self.user} subs={self.subscription_count}>"

@@ -69,7 +69,9 @@ class DemandAnnouncer:
         self._changed.set()
 
     def record(self) -> DemandRecord:
-        quote = sorted(set(self._rooms.symbols("quote")) | set(self._probing))
+        # Bars are folded from a symbol's quotes: a bars room needs the quote feed too.
+        rooms = self._rooms
+        quote = sorted({*rooms.symbols("quote"), *rooms.symbols("bars"), *self._probing})
         return DemandRecord(
             instance=self._instance,
             quote=quote,

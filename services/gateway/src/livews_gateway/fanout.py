@@ -37,8 +37,9 @@ import time
 from collections.abc import Callable
 from operator import is_
 
-from livews_common.models import MAX_SEQ, TickHead, WireError, decode
-from livews_gateway.clients import Client, Entry, Throttle
+from livews_common.models import MAX_SEQ, Bar, TickHead, WireError, decode
+from livews_gateway.clients import BARS, Client, Entry, Throttle
+from livews_gateway.frames import BARS as BARS_EVENT
 from livews_gateway.frames import DEPTH, TICKS, batch_frame
 from livews_gateway.metrics import GatewayMetrics
 from livews_gateway.rooms import Room, Rooms
@@ -59,10 +60,11 @@ _MISSING = b""
 #: Consecutive messages with an absurd ``seq`` after which the next one is believed.
 SEQ_CONFIRM = 3
 
-_EVENTS = (TICKS, DEPTH)
+_EVENTS = (TICKS, DEPTH, BARS_EVENT)
 #: Frames built in one flush, by what they carry (shared by every client that gets the same).
 _Frames = dict[tuple[object, ...], "_Built"]
-_MODES = ("quote", "depth")
+_MODES = ("quote", "depth", "bars")
+_INDEXES = (0, 1, 2)
 
 
 class _Built:
@@ -114,9 +116,30 @@ def checked_head(data: bytes, symbol: str, metrics: GatewayMetrics) -> TickHead 
     return head
 
 
+def checked_bar(data: bytes, symbol: str, metrics: GatewayMetrics) -> Entry | None:
+    """A Bar JSON of ``symbol`` that is safe to relay, as an Entry, or None (counted).
+
+    The whole Bar is validated (bars are at most one a second per symbol). Its order key
+    (``Entry.seq``) is ``2·seq + final``: every publish of a symbol's bar is newer than the
+    one before (an open bar is published only when a tick was folded in; its final carries
+    the same ``seq``), so the seq guard of ticks applies unchanged.
+    """
+    try:
+        data.decode()
+        bar = decode(data, Bar)
+    except (UnicodeDecodeError, WireError) as exc:
+        metrics.bad_messages.inc()
+        log.warning("dropping undecodable bar", extra={"symbol": symbol, "error": str(exc)})
+        return None
+    if bar.symbol != symbol or bar.seq > MAX_SEQ:
+        metrics.bad_messages.inc()
+        return None
+    return Entry(symbol, 2 * bar.seq + int(bar.final), int(time.time() * 1000), data)
+
+
 def _cap(client: Client) -> None:
     """Conflate a held client's pending entries once they pass :data:`PENDING_CAP`."""
-    for index in (0, 1):
+    for index in _INDEXES:
         if len(client.pending[index]) > PENDING_CAP:
             client.pending[index] = conflate(client.pending[index])
 
@@ -157,6 +180,11 @@ class Fanout:
         room = self._rooms.room(channel)
         if room is None:
             return  # arrived after the room's last member left
+        if room.index == BARS:
+            entry = checked_bar(data, room.symbol, self._metrics)
+            if entry is not None:
+                self.relay(room, entry)
+            return
         head = checked_head(data, room.symbol, self._metrics)
         if head is not None:
             self.relay(room, Entry(head.symbol, head.seq, head.ingest_ts, data))
@@ -172,6 +200,14 @@ class Fanout:
                         extra={"symbol": room.symbol, "seq": head.seq})  # fmt: skip
             return None
         return head
+
+    def check_bar(self, room: Room, data: bytes) -> Entry | None:
+        """A stored bar (snapshot) for ``room``, or None when it must not be sent."""
+        entry = checked_bar(data, room.symbol, self._metrics)
+        if entry is not None and 0 <= room.last_seq < entry.seq - self._max_jump:
+            self._metrics.seq_jumps.inc()
+            return None
+        return entry
 
     def _believe(self, room: Room, seq: int) -> bool:
         """An absurd ``seq`` arrived: True once enough in a row say the room must follow it."""
@@ -364,8 +400,8 @@ class Fanout:
         now_ms = time.time() * 1000.0
         frames: _Frames = {}
         plans: dict[tuple[Entry, ...], _Plan] = {}
-        n_frames = [0, 0]
-        n_items = [0, 0]
+        n_frames = [0, 0, 0]
+        n_items = [0, 0, 0]
         control = 0
         conflated = 0
         for client in dirty:
@@ -385,7 +421,7 @@ class Fanout:
                 conflated += self._hold_back(client, now)
                 continue
             client.behind_since = None
-            for index in (0, 1):
+            for index in _INDEXES:
                 pending = client.pending[index]
                 if not pending:
                     continue
@@ -465,7 +501,7 @@ class Fanout:
     def _hold_back(self, client: Client, now: float) -> int:
         """``client`` cannot take more now: conflate, and cut it off if blocked too long."""
         dropped = 0
-        for index in (0, 1):
+        for index in _INDEXES:
             pending = client.pending[index]
             if len(pending) > 1:
                 kept = conflate(pending)

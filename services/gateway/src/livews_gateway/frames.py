@@ -17,6 +17,7 @@ _encoder = msgspec.json.Encoder()
 
 TICKS = "ticks"
 DEPTH = "depth"
+BARS = "bars"
 SNAPSHOT = "snapshot"
 STATUS = "status"
 BYE = "bye"

@@ -20,7 +20,7 @@ from livews_common import names
 from livews_common.codes import ByeCode, ErrorCode
 from livews_common.models import Revocation, WireError, decode
 from livews_gateway.bus import Bus, MessageHandler, StateHandler
-from livews_gateway.clients import MODE_INDEX, MODES, Client, ClientRegistry, Entry, Mode
+from livews_gateway.clients import BARS, MODE_INDEX, MODES, Client, ClientRegistry, Entry, Mode
 from livews_gateway.compact import key_bytes
 from livews_gateway.demand import DemandAnnouncer
 from livews_gateway.errors import AuthRefused, BadRequest, RateLimited
@@ -30,7 +30,7 @@ from livews_gateway.limits import TokenBucket
 from livews_gateway.metrics import GatewayMetrics, LiveCounts
 from livews_gateway.quotas import QuotaBook, QuotaLimits
 from livews_gateway.requests import parse_format, parse_refresh, parse_symbols, rejection
-from livews_gateway.rooms import Rooms, channel_of
+from livews_gateway.rooms import Room, Rooms, channel_of
 from livews_gateway.sessions import Disconnector, ExpiryWatch, expiring_frame
 from livews_gateway.settings import GatewaySettings
 from livews_gateway.status import UpstreamStatus
@@ -313,16 +313,25 @@ class Gateway:
     async def _join(self, client: Client, mode: Mode, symbols: list[str]) -> None:
         """Join rooms, then read their latest values for the snapshot (after the ack)."""
         client.hold += 1
+        latest: list[bytes | None] = []
+        days: list[list[bytes]] = []
         try:
             rooms = await self.rooms.join(client, mode, symbols)
             try:
-                latest = await self.store.latest(mode, symbols)
+                if mode == "bars":
+                    days = await self.store.bars(symbols)
+                else:
+                    latest = await self.store.latest(mode, symbols)
             except StoreUnavailable:
-                latest = [None] * len(symbols)  # values follow when Redis is back (resync)
+                # Values follow when Redis is back (resync; bars: the next live bar).
+                latest, days = [None] * len(symbols), [[] for _ in symbols]
         finally:
             client.hold -= 1
         if client.closing:
             self.rooms.leave_all(client)  # it left while we waited
+            return
+        if mode == "bars":
+            self._bars_snapshot(client, rooms, days)
             return
         index = MODE_INDEX[mode]
         items: list[bytes] = []
@@ -343,6 +352,27 @@ class Gateway:
                 e for e in client.pending[index] if e.seq > floors.get(e.symbol, -1)
             ]
         client.control.append(snapshot_frame("ticks" if mode == "quote" else "depth", items))
+        self.fanout.touch(client)
+
+    def _bars_snapshot(self, client: Client, rooms: list[Room], days: list[list[bytes]]) -> None:
+        """``{"bars": [...]}``: each symbol's stored bars of the day, checked, oldest first."""
+        items: list[bytes] = []
+        floors: dict[str, int] = {}
+        for room, day in zip(rooms, days, strict=True):
+            last = -1
+            for raw in day:
+                entry = self.fanout.check_bar(room, raw)
+                if entry is not None and entry.seq > last:  # a list out of order: skip back-steps
+                    items.append(raw)
+                    last = entry.seq
+            if last >= 0:
+                floors[room.symbol] = last
+                room.floors[client] = last
+        if floors:
+            client.pending[BARS] = [
+                e for e in client.pending[BARS] if e.seq > floors.get(e.symbol, -1)
+            ]
+        client.control.append(snapshot_frame("bars", items))
         self.fanout.touch(client)
 
     async def unsubscribe(self, sid: str, data: object) -> dict[str, Any]:
@@ -373,6 +403,9 @@ class Gateway:
             self.fanout.on_message(channel, data)
         elif channel.startswith(names.DEPTH_CHANNEL_PREFIX):
             self.metrics.messages_in.labels("depth").inc()
+            self.fanout.on_message(channel, data)
+        elif channel.startswith(names.BAR_CHANNEL_PREFIX):
+            self.metrics.messages_in.labels("bar").inc()
             self.fanout.on_message(channel, data)
         elif channel == names.STATUS:
             self.metrics.messages_in.labels("status").inc()
@@ -418,7 +451,7 @@ class Gateway:
         if not await self.status.redis_up(self.store):
             return False
         self.demand.changed()
-        for mode in MODES:
+        for mode in ("quote", "depth"):  # bars catch up with the next bar published
             try:
                 await self._catch_up(mode)
             except StoreUnavailable:

@@ -71,7 +71,7 @@ class _LiveCollector:
         rooms = GaugeMetricFamily(
             PREFIX + "rooms", "Rooms (symbol, mode) with at least one member.", labels=["mode"]
         )
-        for mode in ("quote", "depth"):
+        for mode in ("quote", "depth", "bars"):
             subs.add_metric([mode], live.subscriptions.get(mode, 0))
             rooms.add_metric([mode], live.rooms.get(mode, 0))
         yield subs

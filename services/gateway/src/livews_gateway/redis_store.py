@@ -47,6 +47,15 @@ class RedisStore:
         values: list[Any] = await self._call(self._redis.hmget(key, list(symbols)))
         return values
 
+    async def bars(self, symbols: Sequence[str]) -> list[list[bytes]]:
+        if not symbols:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for symbol in symbols:
+            pipe.lrange(names.bars_key(symbol), 0, -1)
+        values: list[Any] = await self._call(pipe.execute())
+        return values
+
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
         if not symbols:
             return []

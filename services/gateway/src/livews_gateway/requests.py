@@ -34,12 +34,12 @@ def rejection(symbol: str, code: ErrorCode, message: str) -> dict[str, str]:
 
 
 def parse_symbols(data: object) -> SymbolsRequest:
-    """``{"symbols": [...], "mode": "quote" | "depth"}``; mode defaults to quote."""
+    """``{"symbols": [...], "mode": "quote" | "depth" | "bars"}``; mode defaults to quote."""
     if not isinstance(data, dict):
         raise BadRequest('payload must be an object: {"symbols": [...], "mode": "quote"}')
     mode = data.get("mode", "quote")
     if mode not in MODES:
-        raise BadRequest('mode must be "quote" or "depth"')
+        raise BadRequest('mode must be "quote", "depth" or "bars"')
     symbols = data.get("symbols")
     if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
         raise BadRequest("symbols must be a list of strings")

@@ -19,7 +19,9 @@ from livews_gateway.clients import MODE_INDEX, MODES, Client, Mode
 
 
 def channel_of(mode: Mode, symbol: str) -> str:
-    return names.tick_channel(symbol) if mode == "quote" else names.depth_channel(symbol)
+    if mode == "quote":
+        return names.tick_channel(symbol)
+    return names.depth_channel(symbol) if mode == "depth" else names.bar_channel(symbol)
 
 
 class Room:
@@ -61,8 +63,8 @@ class Rooms:
         self._by_channel: dict[str, Room] = {}
         self._on_change = on_change
         self._confirm_timeout = confirm_timeout
-        self.subscriptions = [0, 0]
-        self.counts = [0, 0]
+        self.subscriptions = [0, 0, 0]
+        self.counts = [0, 0, 0]
 
     def __iter__(self) -> Iterable[Room]:
         return iter(list(self._by_channel.values()))

@@ -29,6 +29,9 @@ class Store(Protocol):
     async def latest(self, mode: Mode, symbols: Sequence[str]) -> list[bytes | None]:
         """``md:last`` (quote) or ``md:depth:last`` (depth) values, one per symbol (HMGET)."""
 
+    async def bars(self, symbols: Sequence[str]) -> list[list[bytes]]:
+        """The day's bars (``md:bars:1m:{SYMBOL}``, oldest first) per symbol (LRANGE each)."""
+
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
         """The ingestor's SymbolVerdict JSON per symbol, None when it has none.
 
@@ -58,6 +61,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.hashes: dict[str, dict[str, bytes]] = {}
         self.keys: dict[str, bytes] = {}
+        self.lists: dict[str, list[bytes]] = {}
         self.published: list[tuple[str, bytes]] = []
         self.up = True
 
@@ -69,6 +73,10 @@ class MemoryStore:
         self._check()
         table = self.hashes.get(names.LAST_TICKS if mode == "quote" else names.LAST_DEPTH, {})
         return [table.get(s) for s in symbols]
+
+    async def bars(self, symbols: Sequence[str]) -> list[list[bytes]]:
+        self._check()
+        return [list(self.lists.get(names.bars_key(s), [])) for s in symbols]
 
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
         self._check()
