@@ -51,6 +51,10 @@ def test_data_mode_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert MarketdataSettings().data_mode == "full"
     monkeypatch.setenv("MARKETDATA_DATA_MODE", "lite")
     assert MarketdataSettings().data_mode == "lite"
+    monkeypatch.setenv("MARKETDATA_UPSTREAM", "sdk")
+    with pytest.raises(ConfigError, match="MARKETDATA_DATA_MODE=lite needs"):
+        MarketdataSettings().check()
+    monkeypatch.setenv("MARKETDATA_UPSTREAM", "hsm")
     monkeypatch.setenv("MARKETDATA_DATA_MODE", "ltp")
     with pytest.raises((ConfigError, ValueError), match="MARKETDATA_DATA_MODE"):
         MarketdataSettings()

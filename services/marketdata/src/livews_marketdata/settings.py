@@ -177,6 +177,10 @@ class MarketdataSettings(BaseServiceSettings):
                 raise ConfigError(f"MARKETDATA_REPLAY_PATH={self.replay_path} is not a file")
         if self.backoff_max_ms < self.backoff_base_ms:
             raise ConfigError("MARKETDATA_BACKOFF_MAX_MS must be >= MARKETDATA_BACKOFF_BASE_MS")
+        if self.upstream_client == "sdk" and self.data_mode == "lite":
+            raise ConfigError(
+                "MARKETDATA_DATA_MODE=lite needs MARKETDATA_UPSTREAM=hsm (the SDK adapter runs full)"
+            )
         if self.upstream_client == "sdk" and importlib.util.find_spec("fyers_apiv3") is None:
             raise ConfigError(
                 "MARKETDATA_UPSTREAM=sdk needs fyers-apiv3, which the service does not ship "
