@@ -179,7 +179,7 @@ class MarketdataSettings(BaseServiceSettings):
             raise ConfigError("MARKETDATA_BACKOFF_MAX_MS must be >= MARKETDATA_BACKOFF_BASE_MS")
         if self.upstream_client == "sdk" and self.data_mode == "lite":
             raise ConfigError(
-                "MARKETDATA_DATA_MODE=lite needs MARKETDATA_UPSTREAM=hsm (the SDK adapter runs full)"
+                "MARKETDATA_DATA_MODE=lite needs MARKETDATA_UPSTREAM=hsm (the SDK runs full)"
             )
         if self.upstream_client == "sdk" and importlib.util.find_spec("fyers_apiv3") is None:
             raise ConfigError(
