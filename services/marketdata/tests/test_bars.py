@@ -10,6 +10,7 @@ from datetime import datetime
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import NoPermissionError
 
 from livews_common import names
 from livews_common.models import Bar, Tick
@@ -230,3 +231,29 @@ async def test_seed_skips_unreadable_or_foreign_bars(
     await redis_client.rpush(names.bars_key(SBIN), bad)
     w = await writers("me", Clock(T0))
     assert await w.seed([SBIN]) == 0
+
+
+async def test_the_consumer_user_reads_and_subscribes_bars_but_cannot_write_them(
+    writers: Writers, redis_url: str
+) -> None:
+    clock = Clock(T0)
+    w = await writers("me", clock)
+    consumer = aioredis.Redis.from_url(role_url(redis_url, "consumer"))
+    try:
+        pubsub = consumer.pubsub()
+        await pubsub.subscribe(names.bar_channel(SBIN))
+        w.builder.fold([q(1, 100, 5, T0)])
+        assert await w.write_once()
+        deadline = time.monotonic() + 5
+        msg = None
+        while msg is None:
+            assert time.monotonic() < deadline
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        assert json.loads(msg["data"])["seq"] == 1
+        await pubsub.aclose()
+        assert len(await consumer.lrange(names.bars_key(SBIN), 0, -1)) == 1
+        if "consumer" in role_url(redis_url, "consumer"):  # our RedisServer has the ACL users
+            with pytest.raises(NoPermissionError):
+                await consumer.rpush(names.bars_key(SBIN), b"{}")
+    finally:
+        await consumer.aclose()
