@@ -124,3 +124,35 @@ async def test_clients_ride_out_a_redis_outage(
     r.publish(f"md:tick:{SBIN}", json.dumps(make_tick(SBIN, 6)))
     await client.wait_for(lambda: client.ticks(SBIN)[-1]["seq"] == 6, "live seq 6", 10)
     r.close()
+
+
+@pytest.mark.timeout(90)
+async def test_bars_rooms_catch_up_from_the_bars_list_after_an_outage(
+    spawn: Any, tmp_path: Path, own_redis: PersistentRedis, token_mint: TokenMint, probes: Any
+) -> None:
+    gw = start_gateway(spawn, tmp_path, own_redis.url, token_mint.url)
+    r = own_redis.client()
+    start = 1_764_000_000_000 - 1_764_000_000_000 % 60_000
+
+    def bar(seq: int, final: bool) -> str:
+        return json.dumps({
+            "v": 1, "symbol": SBIN, "tf": "1m", "start": start, "open": 100.0, "high": 101.0,
+            "low": 99.0, "close": 100.5, "volume": seq, "ticks": seq, "final": final, "seq": seq,
+        })  # fmt: skip
+
+    r.rpush(f"md:bars:1m:{SBIN}", bar(2, False))
+    client = probes()
+    await client.connect(gw.url, token_mint.mint())
+    await client.call("subscribe", {"symbols": [SBIN], "mode": "bars"})
+    assert [b["seq"] for b in (await client.wait_event("snapshot"))["bars"]] == [2]
+    # The minute closes while the gateway cannot hear it: only the list has the final.
+    r.lset(f"md:bars:1m:{SBIN}", -1, bar(4, True))
+    r.save()
+    r.close()
+    own_redis.crash()
+    await client.wait_for(
+        lambda: [s for s in client.of("status") if s["upstream"] == "degraded"], "degraded", 15
+    )
+    own_redis.start()
+    await client.wait_for(lambda: client.of("bars"), "the final bar after the outage", 20)
+    assert [(b["seq"], b["final"]) for f in client.of("bars") for b in f] == [(4, True)]

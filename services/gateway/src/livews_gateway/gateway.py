@@ -24,7 +24,7 @@ from livews_gateway.clients import BARS, MODE_INDEX, MODES, Client, ClientRegist
 from livews_gateway.compact import key_bytes
 from livews_gateway.demand import DemandAnnouncer
 from livews_gateway.errors import AuthRefused, BadRequest, RateLimited
-from livews_gateway.fanout import Fanout, checked_head
+from livews_gateway.fanout import Fanout, checked_bar, checked_head
 from livews_gateway.frames import snapshot_frame
 from livews_gateway.limits import TokenBucket
 from livews_gateway.metrics import GatewayMetrics, LiveCounts
@@ -451,7 +451,7 @@ class Gateway:
         if not await self.status.redis_up(self.store):
             return False
         self.demand.changed()
-        for mode in ("quote", "depth"):  # bars catch up with the next bar published
+        for mode in MODES:
             try:
                 await self._catch_up(mode)
             except StoreUnavailable:
@@ -462,6 +462,9 @@ class Gateway:
         symbols = self.rooms.symbols(mode)
         for start in range(0, len(symbols), _RESYNC_CHUNK):
             chunk = symbols[start : start + _RESYNC_CHUNK]
+            if mode == "bars":
+                self._catch_up_bars(chunk, await self.store.bars(chunk, last=True))
+                continue
             values = await self.store.latest(mode, chunk)
             for symbol, raw in zip(chunk, values, strict=True):
                 if raw is None:
@@ -472,6 +475,15 @@ class Gateway:
                     continue
                 # Not newer than what the room relayed: nothing was missed for this symbol.
                 self.fanout.relay(room, Entry(head.symbol, head.seq, head.ingest_ts, raw))
+
+    def _catch_up_bars(self, symbols: list[str], tails: list[list[bytes]]) -> None:
+        """Relay each bars room's newest stored bar (not newer than it holds: dropped)."""
+        for symbol, tail in zip(symbols, tails, strict=True):
+            room = self.rooms.room(channel_of("bars", symbol))
+            for raw in tail:
+                entry = None if room is None else checked_bar(raw, symbol, self.metrics)
+                if room is not None and entry is not None:
+                    self.fanout.relay(room, entry)
 
     # --- to clients ----------------------------------------------------------------------------
 

@@ -47,12 +47,13 @@ class RedisStore:
         values: list[Any] = await self._call(self._redis.hmget(key, list(symbols)))
         return values
 
-    async def bars(self, symbols: Sequence[str]) -> list[list[bytes]]:
+    async def bars(self, symbols: Sequence[str], *, last: bool = False) -> list[list[bytes]]:
         if not symbols:
             return []
         pipe = self._redis.pipeline(transaction=False)
+        first = -1 if last else 0
         for symbol in symbols:
-            pipe.lrange(names.bars_key(symbol), 0, -1)
+            pipe.lrange(names.bars_key(symbol), first, -1)
         values: list[Any] = await self._call(pipe.execute())
         return values
 

@@ -29,8 +29,9 @@ class Store(Protocol):
     async def latest(self, mode: Mode, symbols: Sequence[str]) -> list[bytes | None]:
         """``md:last`` (quote) or ``md:depth:last`` (depth) values, one per symbol (HMGET)."""
 
-    async def bars(self, symbols: Sequence[str]) -> list[list[bytes]]:
-        """The day's bars (``md:bars:1m:{SYMBOL}``, oldest first) per symbol (LRANGE each)."""
+    async def bars(self, symbols: Sequence[str], *, last: bool = False) -> list[list[bytes]]:
+        """The day's bars (``md:bars:1m:{SYMBOL}``, oldest first) per symbol (LRANGE each);
+        with ``last`` only the newest bar of each (at most one)."""
 
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
         """The ingestor's SymbolVerdict JSON per symbol, None when it has none.
@@ -74,9 +75,10 @@ class MemoryStore:
         table = self.hashes.get(names.LAST_TICKS if mode == "quote" else names.LAST_DEPTH, {})
         return [table.get(s) for s in symbols]
 
-    async def bars(self, symbols: Sequence[str]) -> list[list[bytes]]:
+    async def bars(self, symbols: Sequence[str], *, last: bool = False) -> list[list[bytes]]:
         self._check()
-        return [list(self.lists.get(names.bars_key(s), [])) for s in symbols]
+        days = [list(self.lists.get(names.bars_key(s), [])) for s in symbols]
+        return [day[-1:] for day in days] if last else days
 
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
         self._check()
