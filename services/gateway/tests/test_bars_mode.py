@@ -42,6 +42,10 @@ async def test_snapshot_of_the_day_then_live_bars_including_the_final(
     def live() -> list[dict[str, Any]]:
         return [b for frame in client.of("bars") for b in frame]
 
+    # Poison first (high below low; another symbol's bar): dropped, never followed.
+    poison = {**bar(SBIN, 2, 50, final=False), "high": 1.0}
+    await redis_client.publish("md:bar:1m:" + SBIN, json.dumps(poison))
+    await redis_client.publish("md:bar:1m:" + SBIN, json.dumps(bar(INFY, 2, 60, final=False)))
     # The open bar again (same seq: not newer, never sent); then its update and its final.
     for b in (bar(SBIN, 2, 9, final=False), bar(SBIN, 2, 11, final=False, close=104.0),
               bar(SBIN, 2, 11, final=True, close=104.0), bar(INFY, 2, 1, final=False),
