@@ -224,6 +224,22 @@ async def test_the_writer_refuses_to_write_when_fenced(
     assert len(w.pending) == 1  # kept for a retry
 
 
+async def test_bars_kept_while_writes_fail_are_bounded(
+    writers: Writers, redis_client: aioredis.Redis
+) -> None:
+    clock = Clock(T0)
+    w = await writers("me", clock)
+    w.max_pending = 4
+    await redis_client.set(names.LEADER_LEASE, "someone-else")
+    for minute in range(10):
+        clock.now = (T0 + minute * 60_000) / 1000
+        w.builder.fold([q(minute + 1, 100, minute, T0 + minute * 60_000)])
+        assert not await w.write_once()
+    print(f"\nBOUND bars kept through 10 failed minutes with max_pending=4: {len(w.pending)}")
+    assert len(w.pending) == 4 and w.dropped > 0
+    assert sorted(start for _, start in w.pending) == [T0 + m * 60_000 for m in range(6, 10)]
+
+
 @pytest.mark.parametrize("bad", [b"not json", b'{"v":1,"symbol":"NSE:INFY-EQ"}'])
 async def test_seed_skips_unreadable_or_foreign_bars(
     writers: Writers, redis_client: aioredis.Redis, bad: bytes

@@ -24,7 +24,8 @@ Contract of :class:`BarBuilder` (pure, no I/O):
 ``tick`` seconds in one fenced ``EVALSHA``: ``PUBLISH md:bar:1m:{SYMBOL}`` and the list
 ``md:bars:1m:{SYMBOL}`` (tail replaced while it is the same minute, else ``RPUSH``;
 ``LTRIM`` to the newest ``cap``; ``EXPIREAT`` the next IST midnight). A failed write is kept
-(newest per symbol and minute) and retried.
+(newest per symbol and minute, at most ``max_pending`` bars: the oldest minutes go first) and
+retried.
 """
 
 from __future__ import annotations
@@ -213,6 +214,7 @@ class BarWriter:
         *,
         cap: int = 500,
         tick: float = 0.2,
+        max_pending: int = 50_000,
     ) -> None:
         self._redis = redis
         self.builder = builder
@@ -224,6 +226,8 @@ class BarWriter:
         self._keys = [names.LEADER_LEASE, names.LEADER_EPOCH]
         #: Bars a failed write left, newest per (symbol, start); retried first.
         self.pending: dict[tuple[str, int], Bar] = {}
+        self.max_pending = max_pending
+        self.dropped = 0
         self.written = 0
 
     async def seed(self, symbols: Sequence[str]) -> int:
@@ -263,6 +267,11 @@ class BarWriter:
         """Write what is due (and what a failed write left); False if it must be retried."""
         for bar in self.builder.due():
             self.pending[(bar.symbol, bar.start)] = bar
+        if len(self.pending) > self.max_pending:
+            # A long outage: keep the newest minutes (the list keeps only the newest anyway).
+            keep = sorted(self.pending.items(), key=lambda kv: kv[1].start)[-self.max_pending :]
+            self.dropped += len(self.pending) - len(keep)
+            self.pending = dict(keep)
         if not self.pending:
             return True
         epoch = self._epoch()
