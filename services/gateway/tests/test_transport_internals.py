@@ -19,6 +19,7 @@ import socketio
 import uvicorn
 from engineio import async_socket as eio_socket
 from engineio import packet as eio_packet
+from engineio.async_drivers import asgi as asgi_driver
 from socketio import packet as sio_packet
 from uvicorn.protocols.websockets import websockets_sansio_impl
 from uvicorn.server import ServerState
@@ -50,6 +51,14 @@ METHODS: list[tuple[str, Any, str, list[str]]] = [
     ("python-engineio", engineio.AsyncServer, "send_packet", ["sid", "pkt"]),
     ("python-engineio", engineio.AsyncServer, "disconnect", ["sid"]),
     ("python-engineio", eio_socket.AsyncSocket, "close", ["wait", "abort", "reason"]),
+    # transport/eiosocket.py
+    ("python-engineio", eio_socket.AsyncSocket, "send", ["pkt"]),
+    ("python-engineio", eio_socket.AsyncSocket, "receive", ["pkt"]),
+    ("python-engineio", eio_socket.AsyncSocket, "schedule_ping", []),
+    ("python-engineio", eio_socket.AsyncSocket, "check_ping_timeout", []),
+    ("python-engineio", eio_socket.AsyncSocket, "_websocket_handler", ["ws"]),
+    ("python-engineio", asgi_driver.WebSocket, "wait", []),
+    ("python-engineio", asgi_driver.WebSocket, "close", []),
     ("python-socketio", socketio.AsyncServer, "_engineio_server_class", []),
     ("python-socketio", socketio.AsyncServer, "_handle_eio_connect", ["eio_sid", "environ"]),
     ("python-socketio", socketio.AsyncServer, "_handle_eio_message", ["eio_sid", "data"]),
@@ -173,3 +182,30 @@ def test_installed_versions_are_supported_and_others_refused_by_name() -> None:
         assert dist in str(refused.value) and supported_range(dist) in str(refused.value)
     with pytest.raises(UnsupportedVersion, match="python-socketio is not installed"):
         check_versions({"uvicorn": "0.40.0", "python-engineio": "4.12.0"})
+
+
+def test_engineio_websocket_session_internals_that_eiosocket_relies_on() -> None:
+    # eiosocket.make_direct swaps the class of the socket python-engineio just created, from
+    # python-socketio's connect handler: that must run after the OPEN packet was queued and
+    # before the first ping is scheduled and the websocket handler starts.
+    connect = inspect.getsource(engineio.AsyncServer._handle_connect)
+    created = connect.find("async_socket.AsyncSocket(self, sid)")
+    event = connect.find("_trigger_event('connect'")
+    ping = connect.find("s.schedule_ping()")
+    handler = connect.find("s.handle_get_request(environ)")
+    assert -1 < created < event < ping < handler, (
+        f"{_where('python-engineio')}: _handle_connect no longer creates an AsyncSocket, "
+        "triggers 'connect', schedules the ping and runs the websocket in that order"
+    )
+    init = inspect.getsource(engineio.base_socket.BaseSocket.__init__)
+    for attribute in ("self.last_ping", "self.connected", "self.upgraded"):
+        assert attribute in init, f"{_where('python-engineio')}: socket has no {attribute}"
+    call = inspect.getsource(asgi_driver.WebSocket.__call__)
+    assert call.find("websocket.accept") < call.find("self.handler(self)"), (
+        f"{_where('python-engineio')}: the ASGI WebSocket no longer accepts before its handler"
+    )
+    translate = inspect.getsource(asgi_driver.translate_request)
+    assert "'wsgi.input'" in translate, f"{_where('python-engineio')}: environ has no wsgi.input"
+    assert "ping_interval + self.server.ping_timeout" in inspect.getsource(
+        eio_socket.AsyncSocket._websocket_handler
+    ), f"{_where('python-engineio')}: the websocket receive timeout changed"

@@ -34,6 +34,7 @@ from socketio import ASGIApp
 from livews_gateway.admission import Admission, Ticket
 from livews_gateway.limits import InboundBudget
 from livews_gateway.outlet import Outlet
+from livews_gateway.transport.eiosocket import make_direct
 from livews_gateway.transport.outlets import QueueOutlet
 from livews_gateway.transport.wsprotocol import (
     CLOSE_POLICY,
@@ -82,8 +83,17 @@ class GatewaySocketIO(socketio.AsyncServer):  # type: ignore[misc]
     # --- python-engineio's events, as python-socketio handles them ---------------------------
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
-        result = await super()._handle_eio_connect(eio_sid, environ)
         scope = environ.get("asgi.scope") or {}
+        extension = (scope.get("extensions") or {}).get(OUTLET_EXTENSION)
+        if extension is not None:
+            # No writer, receive or ping task for this session (eiosocket.py); and the
+            # request body reader python-engineio's ASGI driver built (a class object per
+            # request, ~2 KiB) is of no use on a websocket.
+            socket = self.eio.sockets.get(eio_sid)
+            if socket is not None:
+                make_direct(socket, extension["outlet"])
+            environ["wsgi.input"] = None
+        result = await super()._handle_eio_connect(eio_sid, environ)
         ticket: Ticket | None = scope.get(TICKET_SCOPE_KEY)
         if ticket is not None and self.admission is not None:
             self.admission.bind(ticket, eio_sid, lambda why: self.close_session(eio_sid, why))
