@@ -610,9 +610,19 @@ async def phase_idle(bench: Bench, out: dict[str, tuple[float, str]]) -> None:
             w.close()
     finally:
         gw.stop()
-    out["idle_connections"] = (samples.get("livews_gateway_connections", 0), "clients")
-    out["idle_rss_per_connection"] = ((rss_full - rss_empty) / max(1, connected) / 1024, "KiB")
-    out["idle_gateway_rss"] = (rss_full / 2**20, "MiB")
+    idle: dict[str, tuple[float, str]] = {
+        "idle_connections": (samples.get("livews_gateway_connections", 0), "clients"),
+        "idle_rss_per_connection": ((rss_full - rss_empty) / max(1, connected) / 1024, "KiB"),
+        "idle_gateway_rss": (rss_full / 2**20, "MiB"),
+    }
+    notes = (
+        f"{connected:,} idle authenticated websocket connections (raw clients in 4 "
+        "subprocesses, no subscriptions) to one gateway; RSS per connection is the gateway's "
+        "RSS growth from before the first connection to 2 s after the last, divided by the "
+        "connections (target ≤ 24 KiB, issue #17). bench/idle_profile.py shows where it goes. "
+        f"1-minute load average {os.getloadavg()[0]:.1f}."
+    )
+    write_result("gateway_idle", idle, notes)  # its own file: runnable without the load phase
 
 
 # --- fan-out primitives: python-socketio's emit against the direct write ----------------------
@@ -804,13 +814,13 @@ async def orchestrate(phases: list[str]) -> None:
         "generators (raw websocket clients in subprocesses) and Redis. Latency is ingest_ts "
         "(publish time) to receipt in the client process, in whole ms. CPU is the gateway "
         "process's user+system time per wall second. RSS per connection is the gateway's RSS "
-        "growth divided by the connections (load: 52 subscriptions each; idle: none). "
+        "growth divided by the connections (52 subscriptions each). "
         f"1-minute load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} "
         "after (other work on the machine inflates latency; compare runs by it). The gateway "
         f"is pinned to CPU {GATEWAY_CPUS}, everything else to {OTHER_CPUS}; flush wall time well "
         "above flush CPU time means the gateway was waiting for its CPU."
     )
-    if out:  # "limits" and "encoding" alone write only their own files
+    if out:  # "idle", "limits" and "encoding" alone write only their own files
         write_result("gateway", out, notes)
 
 
