@@ -112,6 +112,21 @@ def test_uvicorn_protocol_state_that_wsprotocol_reads_and_writes() -> None:
     assert "websocket.http.response" in inspect.getsource(
         websockets_sansio_impl.WebSocketsSansIOProtocol.handle_connect
     ), f"{_where('uvicorn')}: handle_connect no longer builds the scope with extensions"
+    # wsprotocol.send drops the handshake request/response after the accept: uvicorn must
+    # only read them in handle_connect and when sending the accept.
+    source = inspect.getsource(websockets_sansio_impl.WebSocketsSansIOProtocol)
+    assert "self.request = event" in source and source.count("self.request") == 1, (
+        f"{_where('uvicorn')}: the protocol now reads its handshake request after the accept"
+    )
+    connect_source = inspect.getsource(
+        websockets_sansio_impl.WebSocketsSansIOProtocol.handle_connect
+    )
+    send_source = inspect.getsource(websockets_sansio_impl.WebSocketsSansIOProtocol.send)
+    assert source.count("self.response") == connect_source.count(
+        "self.response"
+    ) + send_source.count("self.response"), (
+        f"{_where('uvicorn')}: the protocol reads its handshake response outside the accept"
+    )
     # hang_up (wsprotocol.py) relies on handle_close ending the connection on the peer's
     # echo of our close frame when close_timer is set, as uvicorn's own websocket.close does.
     handle_close = inspect.getsource(websockets_sansio_impl.WebSocketsSansIOProtocol.handle_close)

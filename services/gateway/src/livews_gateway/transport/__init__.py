@@ -11,6 +11,8 @@ public APIs offer. Every touch of their internals lives in this subpackage:
 * ``engine.py`` — subclasses python-socketio's ``AsyncServer`` (its ``_handle_eio_*``,
   ``_handle_connect``, ``_engineio_server_class``, ``environ``, ``manager``) and
   python-engineio's ``AsyncServer`` (``send_packet``, ``sockets``);
+* ``eiosocket.py`` — subclasses python-engineio's ``AsyncSocket`` for websocket sessions
+  with an outlet: no writer, receive or ping task, no queue once drained (issue #17);
 * ``server.py`` — subclasses ``uvicorn.Server`` for the drain on SIGTERM.
 
 ``versions.py`` bounds the three libraries (as pyproject.toml does) and is checked at

@@ -230,6 +230,11 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # uvicorn keeps the handshake's request and response (their headers, ~2 KiB)
+            # for the connection's life and reads neither after the accept (issue #17).
+            self.request = None  # type: ignore[assignment]
+            self.response = None  # type: ignore[assignment]
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             # uvicorn does not count a denial response as a finished handshake and would log
             # "ASGI callable returned without completing handshake" for every refused client.
