@@ -265,7 +265,12 @@ async def test_subscribe_flood(fleet: Fleet, canary: CanaryProcess) -> None:
     finally:
         await ws.close()
     print(f"\nABUSE subscribe flood: acks {dict(acks)}, byes {byes}")
-    assert acks["rate_limited"] > 0 and byes and byes[-1]["code"] == "rate_limited", (acks, byes)
+    # Two limits can end the flood, whichever is spent first on this machine: the subscribe
+    # bucket (rate_limited acks, then bye after repeated refusals) or the connection's inbound
+    # message budget (messages dropped unparsed, then bye). Either way the flooder is cut off
+    # with bye rate_limited and everyone else keeps being served.
+    assert byes and byes[-1]["code"] == "rate_limited", (acks, byes)
+    assert acks["rate_limited"] > 0 or byes[-1]["message"] == "too many messages", (acks, byes)
     canary.check("a subscribe flood")
 
 

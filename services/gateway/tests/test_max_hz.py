@@ -73,7 +73,11 @@ async def test_max_hz_4_caps_the_rate_and_keeps_the_latest_value_fresh(
     stamps = [t for t, _ in arrivals]
     seqs = [s for _, s in arrivals]
     assert seqs == sorted(set(seqs)), "seq must strictly increase"
-    most = _max_in_window(stamps, 1.0)
+    # The gateway spaces its writes of a symbol at least 1/max_hz apart; what the client can
+    # see are arrival times, which the machine's scheduling jitters (an update written 250 ms
+    # after the previous one can arrive a little sooner after it). Count in windows shortened
+    # by the same slack the freshness bound allows.
+    most = _max_in_window(stamps, 1.0 - SLACK)
     # Staleness: how long after a tick was published the client first held it (or newer).
     stale = 0.0
     for seq, at in published:
@@ -82,7 +86,8 @@ async def test_max_hz_4_caps_the_rate_and_keeps_the_latest_value_fresh(
     full = [t["seq"] for t in client.ticks(INFY)]
     print(
         f"\nBOUND max_hz=4: {len(seqs)} SBIN updates in {seconds:g}s of {rate}/s; "
-        f"most in any 1 s window {most}; latest value at most {stale * 1000:.0f} ms old; "
+        f"most in any {1 - SLACK:g} s window {most}; "
+        f"latest value at most {stale * 1000:.0f} ms old; "
         f"unthrottled INFY got {len(full)}/{last}"
     )
     assert most <= 4
