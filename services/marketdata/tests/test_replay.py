@@ -16,10 +16,11 @@ def test_record_then_replay_continues_seq(
     spawn: Spawn, tmp_path: Path, redis_url: str, emulator: Emulator, watch: WatchFactory
 ) -> None:
     recording = tmp_path / "recording.jsonl"
+    # Subscribed before the recorder starts, so it sees the file's first tick too.
+    feed = watch("md:tick:*")
     recorder = start_marketdata(
         spawn, tmp_path, redis_url, emulator, name="md-rec", MARKETDATA_RECORD_PATH=str(recording)
     )
-    feed = watch("md:tick:*")
     feed.until(lambda w: len(w.ticks()) >= 300, 30, "300 ticks")
     recorder.process.stop()
     lines = [json.loads(line) for line in recording.read_text().splitlines()]
