@@ -2,7 +2,7 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "./App";
-import { makeDepth, makeTick } from "./test/ticks";
+import { makeBar, makeDepth, makeTick } from "./test/ticks";
 import { FakeFeed } from "./test/fakeFeed";
 
 function b64url(text: string): string {
@@ -95,7 +95,7 @@ describe("App", () => {
     expect(within(panel).getAllByTestId("depth-ask")).toHaveLength(5);
   });
 
-  it("shows the server's invalid_symbol rejection and keeps the symbol off the watchlist", async () => {
+  it("says once, in plain words, that a refused symbol is not listed, and keeps it off the watchlist", async () => {
     stubAuth(200);
     const feed = new FakeFeed();
     feed.unknown.add("NSE:NOPE-EQ");
@@ -104,7 +104,10 @@ describe("App", () => {
     fireEvent.change(search, { target: { value: "NOPE" } });
     fireEvent.keyDown(search, { key: "Enter" });
     const notice = await screen.findByTestId("notice");
-    expect(notice.textContent).toContain("invalid_symbol");
+    expect(notice.textContent).toContain("NOPE isn't a listed NSE/BSE symbol");
+    // One message: no second one under the search box.
+    await waitFor(() => expect(screen.queryByTestId("search-message")).toBeNull());
+    expect(screen.getAllByTestId("notice")).toHaveLength(1);
     expect(document.querySelector('[data-symbol="NSE:NOPE-EQ"][data-testid="board-row"]')).toBeNull();
 
     fireEvent.change(search, { target: { value: "sensex" } });
@@ -164,8 +167,8 @@ describe("App", () => {
       ),
     );
     expect(screen.getAllByTestId("notice").map((n) => n.textContent)).toEqual([
-      expect.stringContaining("too_many_subscriptions"),
-      expect.stringContaining("invalid_symbol"),
+      expect.stringContaining("SBIN can't be added: the watchlist is at its limit"),
+      expect.stringContaining("TCS isn't a listed NSE/BSE symbol"),
     ]);
     expect(rowOf("NSE:SBIN-EQ")).not.toBeNull();
     expect(rowOf("NSE:TCS-EQ")).toBeNull();
@@ -241,5 +244,67 @@ describe("App", () => {
     await waitFor(() => expect(fetchMock.mock.calls.filter(([p]) => p === "/auth/token").length).toBe(calls + 1));
     await waitFor(() => expect(feed.refreshed).toHaveLength(2));
     expect(feed.refreshed[1]).not.toBe(feed.refreshed[0]);
+  });
+  it("shows a banner, dims the board and blanks the latency while disconnected, and clears on return", async () => {
+    stubAuth(200);
+    const feed = new FakeFeed();
+    await mountBoard(feed);
+    act(() => feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1, { ingest_ts: Date.now() - 20 })], false));
+    await nextFrame();
+    await waitFor(() => expect(screen.getByTestId("latency").textContent).not.toContain("—"), { timeout: 3000 });
+    expect(screen.queryByTestId("connection-banner")).toBeNull();
+    act(() => {
+      feed.handlers!.connection("reconnecting");
+      feed.handlers!.retryAt!(Date.now() + 4_000);
+    });
+    const banner = screen.getByTestId("connection-banner");
+    expect(banner.textContent).toMatch(/^Disconnected — prices as of \d\d:\d\d:\d\d, retrying in [34] s$/);
+    expect(screen.getByTestId("dashboard").dataset.connection).toBe("down");
+    expect(screen.getByTestId("latency").textContent).toContain("—");
+    act(() => feed.handlers!.connection("connected"));
+    expect(screen.queryByTestId("connection-banner")).toBeNull();
+    expect(screen.getByTestId("dashboard").dataset.connection).toBe("up");
+  });
+
+  it("removes a row with an undo that puts it back in place", async () => {
+    stubAuth(200);
+    const feed = new FakeFeed();
+    await mountBoard(feed);
+    const order = () => [...document.querySelectorAll<HTMLElement>('[data-testid="board-row"]')].map((r) => r.dataset.symbol);
+    const before = order();
+    const row = document.querySelector<HTMLElement>('[data-testid="board-row"][data-symbol="NSE:SBIN-EQ"]')!;
+    fireEvent.click(within(row).getByTestId("remove-symbol"));
+    expect(order()).not.toContain("NSE:SBIN-EQ");
+    expect(feed.quotes.has("NSE:SBIN-EQ")).toBe(false);
+    const notice = screen.getByTestId("notice");
+    expect(notice.textContent).toContain("Removed SBIN");
+    fireEvent.click(within(notice).getByTestId("notice-action"));
+    await waitFor(() => expect(order()).toEqual(before));
+    expect(feed.quotes.has("NSE:SBIN-EQ")).toBe(true);
+    expect(screen.queryByTestId("notice")).toBeNull();
+  });
+
+  it("charts the selected symbol from bars and fills depth from the quote at once", async () => {
+    stubAuth(200);
+    const feed = new FakeFeed();
+    await mountBoard(feed);
+    act(() => feed.handlers!.ticks([makeTick("NSE:SBIN-EQ", 1)], false));
+    await nextFrame();
+    const row = document.querySelector<HTMLElement>('[data-testid="board-row"][data-symbol="NSE:SBIN-EQ"]')!;
+    fireEvent.click(row);
+    await waitFor(() => expect(feed.bars).toContain("NSE:SBIN-EQ"));
+    // Before the depth subscription answers, the quote's best bid and ask show, with the spread.
+    const panel = screen.getByTestId("depth-panel");
+    expect(panel.dataset.state).toBe("quote");
+    expect(within(panel).getByTestId("depth-spread").textContent).toContain("0.10");
+    act(() => feed.handlers!.bars!([makeBar("NSE:SBIN-EQ", 0, { final: true }), makeBar("NSE:SBIN-EQ", 1)], true));
+    const chart = screen.getByTestId("chart");
+    await waitFor(() => expect(chart.dataset.bars).toBe("2"));
+    act(() => feed.handlers!.bars!([makeBar("NSE:SBIN-EQ", 2)], false));
+    await waitFor(() => expect(chart.dataset.bars).toBe("3"));
+    // Sparklines are on by default: the row draws the day from the same bars.
+    const spark = within(row).getByTestId("sparkline");
+    expect(spark.dataset.bars).toBe("3");
+    expect(spark.querySelector("polyline")).not.toBeNull();
   });
 });

@@ -1,11 +1,12 @@
 import { useMemo } from "react";
 import styled from "styled-components";
 import { selectBoard, type BoardQuery, type SortKey } from "../market/boardQuery";
-import { useFeedStatus, useQuotes, useSelection, useWatchlist } from "../market/MarketContext";
+import { useBars, useFeedStatus, useQuotes, useSelection, useWatchlist } from "../market/MarketContext";
 import { BoardRow } from "./BoardRow";
 import { COLUMNS, GRID_COLUMNS } from "./columns";
 
-const ROW_HEIGHT = 33;
+/** Row height (px): about 30 rows fit a 1440 × 900 laptop screen. */
+export const ROW_HEIGHT = 26;
 
 /**
  * A lean grid rather than a <table>: every row is its own CSS grid on a fixed template with
@@ -16,8 +17,13 @@ const ROW_HEIGHT = 33;
 const Grid = styled.div`
   --cols: ${GRID_COLUMNS.wide};
   --cols-min: ${GRID_COLUMNS.wideMinPx}px;
+  &[data-spark] {
+    --cols: ${GRID_COLUMNS.wideSpark};
+    --cols-min: ${GRID_COLUMNS.wideSparkMinPx}px;
+  }
   overflow: auto;
-  max-height: calc(100vh - 230px);
+  /* The board fills the screen below the header and toolbar, and scrolls inside itself. */
+  max-height: calc(100vh - 104px);
   min-height: 240px;
   border: 1px solid ${({ theme }) => theme.colors.border};
   border-radius: 8px;
@@ -45,7 +51,11 @@ const Grid = styled.div`
     text-overflow: ellipsis;
   }
   .row > div:first-child { text-align: left; }
-  .row > div[data-col="remove"] { padding: 0; text-align: center; text-overflow: clip; }
+  .row > div[data-col="remove"], .row > div[data-col="spark"] { padding: 0; text-align: center; text-overflow: clip; }
+  /* The name takes what it needs; the stale mark has its own fixed slot after it. */
+  .row > div[data-col="symbol"] { display: flex; align-items: center; gap: 2px; text-overflow: clip; }
+  [data-col="symbol"] .name { min-width: 0; overflow: hidden; text-overflow: ellipsis; }
+  [data-col="symbol"] .mark { flex: 0 0 14px; display: inline-flex; justify-content: center; }
   .head {
     position: sticky;
     top: 0;
@@ -64,24 +74,32 @@ const Grid = styled.div`
   .body .row:hover { background: ${({ theme }) => theme.colors.surfaceAlt}; }
   .body .row[aria-selected="true"] { background: ${({ theme }) => theme.colors.selected}; }
   .body .row:focus-visible { outline-offset: -2px; }
+  .row[data-stale] { background: ${({ theme }) => theme.colors.staleTint}; }
   .row[data-stale] > div:not([data-col="symbol"]) { opacity: 0.55; }
   [data-col="symbol"] .name { font-weight: 600; }
   [data-dir="up"] { color: ${({ theme }) => theme.colors.up}; }
   [data-dir="down"] { color: ${({ theme }) => theme.colors.down}; }
   .stale {
-    margin-left: 6px;
-    padding: 0 5px;
-    border-radius: 4px;
-    font-size: 11px;
-    color: ${({ theme }) => theme.colors.warning};
-    border: 1px solid currentColor;
+    display: block;
+    width: 10px;
+    height: 10px;
+    border-radius: 50%;
+    border: 2px solid ${({ theme }) => theme.colors.warning};
+    border-top-color: transparent;
   }
+  .spark { display: block; margin: 0 auto; color: ${({ theme }) => theme.colors.textMuted}; }
+  .spark[data-dir="up"] { color: ${({ theme }) => theme.colors.up}; }
+  .spark[data-dir="down"] { color: ${({ theme }) => theme.colors.down}; }
   .flash-up, .flash-down { border-radius: 3px; padding: 1px 3px; margin: -1px -3px; }
   .flash-up { animation: flash-up 0.7s ease-out; }
   .flash-down { animation: flash-down 0.7s ease-out; }
   @media (prefers-reduced-motion: reduce) {
     .flash-up, .flash-down { animation: none; }
   }
+  /* The × shows on the row under the pointer, the focused row and the selected one (always on touch). */
+  .body .row .remove { opacity: 0; }
+  .body .row:hover .remove, .body .row:focus-within .remove, .body .row[aria-selected="true"] .remove { opacity: 1; }
+  @media (hover: none) { .body .row .remove { opacity: 1; } }
   .remove {
     all: unset;
     cursor: pointer;
@@ -94,8 +112,11 @@ const Grid = styled.div`
   @media (max-width: 700px) {
     --cols: ${GRID_COLUMNS.narrow};
     --cols-min: ${GRID_COLUMNS.narrowMinPx}px;
-    /* Still bounded, so the depth panel below is a short scroll away. */
-    max-height: 65vh;
+    /* No scrolling inside the page: the board is as long as it is, the page scrolls. */
+    max-height: none;
+    overflow: visible;
+    overflow-x: clip;
+    contain: none;
     font-size: 13px;
     [data-wide] { display: none; }
     .row > div { padding: 0 4px; }
@@ -119,10 +140,17 @@ export function Board({ query, onSort }: BoardProps) {
   const { symbols, remove } = useWatchlist();
   const { stale } = useFeedStatus();
   const { selected, select } = useSelection();
+  const { sparklines } = useBars();
   const entries = useMemo(() => selectBoard(symbols, rows, query), [symbols, rows, query]);
 
   return (
-    <Grid role="grid" aria-label="Watchlist" aria-rowcount={entries.length + 1} data-testid="board">
+    <Grid
+      role="grid"
+      aria-label="Watchlist"
+      aria-rowcount={entries.length + 1}
+      data-testid="board"
+      data-spark={sparklines ? "" : undefined}
+    >
       <div role="rowgroup" className="head">
         <div role="row" className="row">
           {COLUMNS.map((column) => {
@@ -142,6 +170,11 @@ export function Board({ query, onSort }: BoardProps) {
               </div>
             );
           })}
+          {sparklines && (
+            <div role="columnheader" data-col="spark" data-wide="">
+              <span title="Today, from one-minute bars">Day</span>
+            </div>
+          )}
           <div role="columnheader">
             <span className="visually-hidden">Remove</span>
           </div>
@@ -155,6 +188,7 @@ export function Board({ query, onSort }: BoardProps) {
             row={entry.row}
             stale={stale.has(entry.symbol)}
             selected={selected === entry.symbol}
+            spark={sparklines}
             onSelect={select}
             onRemove={remove}
           />

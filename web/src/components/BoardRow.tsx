@@ -1,6 +1,7 @@
 import { memo, useRef, type KeyboardEvent } from "react";
 import { direction, formatChange, formatPercent, formatPrice, formatTime, formatVolume } from "../format/numbers";
 import { updatedAt } from "../market/boardQuery";
+import { Sparkline } from "./Sparkline";
 import type { QuoteRow } from "../market/types";
 import { displayName } from "../market/universe";
 
@@ -9,6 +10,8 @@ export interface BoardRowProps {
   row: QuoteRow | undefined;
   stale: boolean;
   selected: boolean;
+  /** Show the day's sparkline cell. */
+  spark: boolean;
   onSelect(symbol: string): void;
   onRemove(symbol: string): void;
 }
@@ -54,7 +57,7 @@ function useFlash(row: QuoteRow | undefined): FlashState {
  * One watchlist symbol. Memoized: it renders again only when its row object (a new tick),
  * its stale marker or its selection changes — not when other symbols tick.
  */
-export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, onSelect, onRemove }: BoardRowProps) {
+export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, spark, onSelect, onRemove }: BoardRowProps) {
   const tick = row?.tick;
   const flash = useFlash(row);
   const dir = DIR[direction(tick?.change ?? null)];
@@ -83,11 +86,18 @@ export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, o
     >
       <div role="rowheader" data-col="symbol" title={symbol}>
         <span className="name">{name}</span>
-        {stale && (
-          <span className="stale" data-testid="stale-marker" title="No update recently">
-            stale
-          </span>
-        )}
+        {/* A fixed-width slot, always there: marking a row stale never narrows its name. */}
+        <span className="mark">
+          {stale && (
+            <span
+              className="stale"
+              data-testid="stale-marker"
+              role="img"
+              aria-label="stale"
+              title={`No update since ${formatTime(tick ? updatedAt(tick) ?? row!.receivedAt : null)}`}
+            />
+          )}
+        </span>
       </div>
       <div role="gridcell" data-col="ltp" data-testid="cell-ltp">
         <span key={flash.key} className={flash.key === 0 ? undefined : flash.dir > 0 ? "flash-up" : "flash-down"}>
@@ -118,9 +128,11 @@ export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, o
       <div role="gridcell" data-col="low" data-wide="">
         {formatPrice(tick?.low ?? null)}
       </div>
-      <div role="gridcell" data-col="updated" data-wide="">
-        {formatTime(tick ? updatedAt(tick) : null)}
-      </div>
+      {spark && (
+        <div role="gridcell" data-col="spark" data-wide="">
+          <Sparkline symbol={symbol} />
+        </div>
+      )}
       <div role="gridcell" data-col="remove">
         <button
           type="button"

@@ -1,20 +1,28 @@
 import styled from "styled-components";
 import { useSession } from "../session/SessionContext";
 import { Button } from "./controls";
+import { IndexStrip } from "./IndexStrip";
 import { LatencyReadout } from "./LatencyReadout";
 import { MarketIndicator } from "./MarketIndicator";
 import { StatusBadge } from "./StatusBadge";
 import { ThemeToggle } from "./ThemeToggle";
 
+/** One line at every width: what does not fit on a phone is hidden, never wrapped. */
 const Bar = styled.header`
   display: flex;
-  flex-wrap: wrap;
+  flex-wrap: nowrap;
   align-items: center;
-  gap: 8px 16px;
-  padding: 10px 16px;
+  gap: 12px;
+  min-height: 44px;
+  padding: 4px 16px;
   background: ${({ theme }) => theme.colors.surface};
   border-bottom: 1px solid ${({ theme }) => theme.colors.border};
-  h1 { margin: 0; font-size: 18px; }
+  h1 { margin: 0; font-size: 16px; white-space: nowrap; }
+  @media (max-width: 700px) {
+    gap: 6px;
+    padding: 4px 8px;
+    h1 { display: none; }
+  }
 `;
 
 const Spacer = styled.div`
@@ -23,7 +31,8 @@ const Spacer = styled.div`
 
 const User = styled.span`
   color: ${({ theme }) => theme.colors.textMuted};
-  @media (max-width: 600px) { display: none; }
+  white-space: nowrap;
+  @media (max-width: 1100px) { display: none; }
 `;
 
 export function Header() {
@@ -34,6 +43,7 @@ export function Header() {
       <h1>LiveWebsocket</h1>
       <StatusBadge />
       <MarketIndicator />
+      <IndexStrip />
       <LatencyReadout />
       <Spacer />
       {sub !== null && <User data-testid="user">{sub}</User>}

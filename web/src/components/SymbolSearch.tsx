@@ -1,6 +1,7 @@
-import { useId, useMemo, useState, type KeyboardEvent } from "react";
+import { useEffect, useId, useMemo, useState, type KeyboardEvent } from "react";
 import styled from "styled-components";
 import { useWatchlist } from "../market/MarketContext";
+import { displayName } from "../market/universe";
 import { suggestSymbols, type Suggestion } from "../market/symbolSuggestions";
 import { Button, TextInput } from "./controls";
 
@@ -8,9 +9,10 @@ const Wrap = styled.div`
   position: relative;
   display: flex;
   gap: 6px;
-  flex: 1 1 240px;
-  max-width: 360px;
-  @media (max-width: 700px) { max-width: none; }
+  flex: 1 1 220px;
+  max-width: 320px;
+  min-width: 0;
+  @media (max-width: 700px) { flex: 1 1 120px; max-width: none; gap: 4px; }
 `;
 
 const List = styled.ul`
@@ -42,10 +44,17 @@ const Message = styled.p`
   position: absolute;
   top: calc(100% + 4px);
   left: 0;
+  z-index: 10;
   margin: 0;
+  padding: 2px 8px;
+  border-radius: 4px;
+  background: ${({ theme }) => theme.colors.surface};
   font-size: 12px;
   color: ${({ theme }) => theme.colors.textMuted};
 `;
+
+/** How long "Added SBIN" stays under the search box (ms). */
+const CONFIRMATION_MS = 3_000;
 
 /** Add a symbol to the watchlist, or remove one: a combobox over known symbols and what is typed. */
 export function SymbolSearch() {
@@ -62,14 +71,24 @@ export function SymbolSearch() {
     setOpen(false);
     setText("");
     if (suggestion.onWatchlist) {
+      // The removal's own notice (with Undo) says it.
+      setMessage(null);
       remove(suggestion.symbol);
-      setMessage(`Removed ${suggestion.symbol}`);
       return;
     }
-    setMessage(`Adding ${suggestion.symbol}…`);
+    const name = displayName(suggestion.symbol);
+    setMessage(`Adding ${name}…`);
     const result = await add(suggestion.symbol);
-    setMessage(result === "added" || result === "exists" ? `Added ${suggestion.symbol}` : `${suggestion.symbol} was refused`);
+    // A refusal is told once, by the notice in plain words; here only a confirmation.
+    setMessage(result === "added" || result === "exists" ? `Added ${name}` : null);
   };
+
+  // Confirmations clear by themselves.
+  useEffect(() => {
+    if (message === null || message.endsWith("…")) return;
+    const timer = setTimeout(() => setMessage(null), CONFIRMATION_MS);
+    return () => clearTimeout(timer);
+  }, [message]);
 
   const onKeyDown = (event: KeyboardEvent<HTMLInputElement>) => {
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
@@ -99,7 +118,7 @@ export function SymbolSearch() {
         aria-controls={listId}
         aria-autocomplete="list"
         aria-activedescendant={expanded ? `${listId}-${active}` : undefined}
-        placeholder="Add symbol (e.g. SBIN, BSE:SENSEX-INDEX)"
+        placeholder="Add symbol (e.g. SBIN)"
         value={text}
         autoComplete="off"
         spellCheck={false}
@@ -119,7 +138,8 @@ export function SymbolSearch() {
         onClick={() => first && void choose(first)}
         data-testid="search-add"
       >
-        {first?.onWatchlist ? "Remove" : "Add"}
+        <span aria-hidden="true">{first?.onWatchlist ? "−" : "+"}</span>
+        <span className="label">{first?.onWatchlist ? "Remove" : "Add"}</span>
       </Button>
       {expanded && (
         <List id={listId} role="listbox" data-testid="search-suggestions">

@@ -7,7 +7,7 @@ export function ThemeToggle() {
   return (
     <Button type="button" onClick={toggle} data-testid="theme-toggle" data-theme={theme} aria-label={`Switch to ${next} theme`}>
       <span aria-hidden="true">{theme === "dark" ? "☀" : "☾"}</span>
-      <span>{next === "dark" ? "Dark" : "Light"}</span>
+      <span className="label">{next === "dark" ? "Dark" : "Light"}</span>
     </Button>
   );
 }

@@ -19,19 +19,34 @@ export const COLUMNS: readonly Column[] = [
   { key: "open", label: "Open", wide: true },
   { key: "high", label: "High", wide: true },
   { key: "low", label: "Low", wide: true },
-  { key: "updated", label: "Updated", wide: true },
 ];
+
+/** Width of the sparkline column (px); the sparkline is drawn to fit it. */
+export const SPARK_WIDTH = 72;
+export const SPARK_HEIGHT = 18;
+
+const SYMBOL_MIN = 128;
+const PRICE_MIN = 78;
+const VOLUME_MIN = 76;
+const REMOVE = 28;
 
 /**
  * Column widths, fixed so that a changing price never re-lays out more than its own cell:
- * every row is its own grid on the same template. The last track is the remove button.
+ * every row is its own grid on the same template. The last track is the remove button; the
+ * one before it, when sparklines are on, the sparkline. The symbol column fits the longest
+ * NIFTY 50 name plus the stale mark's fixed slot, so a mark never truncates a name.
  */
+const wide = (spark: boolean) =>
+  `minmax(${SYMBOL_MIN}px, 1.4fr) repeat(5, minmax(${PRICE_MIN}px, 1fr)) minmax(${VOLUME_MIN}px, 0.9fr) ` +
+  `repeat(3, minmax(${PRICE_MIN}px, 1fr))${spark ? ` ${SPARK_WIDTH}px` : ""} ${REMOVE}px`;
+
 export const GRID_COLUMNS = {
-  // symbol | LTP chg chg% bid ask | volume | open high low | updated | remove — prices get
-  // room for index levels like "59,139.39" without truncation.
-  wide: "minmax(110px, 1.4fr) repeat(5, minmax(84px, 1fr)) minmax(76px, 0.9fr) repeat(3, minmax(84px, 1fr)) minmax(80px, 1fr) 32px",
+  wide: wide(false),
+  wideSpark: wide(true),
   /** The sum of the minimums above: below it the board scrolls sideways. */
-  wideMinPx: 110 + 5 * 84 + 76 + 3 * 84 + 80 + 32,
-  narrow: "minmax(96px, 1.3fr) minmax(80px, 1fr) minmax(60px, 0.8fr) minmax(60px, 0.8fr) 24px",
-  narrowMinPx: 96 + 80 + 60 + 60 + 24,
+  wideMinPx: SYMBOL_MIN + 8 * PRICE_MIN + VOLUME_MIN + REMOVE,
+  wideSparkMinPx: SYMBOL_MIN + 8 * PRICE_MIN + VOLUME_MIN + SPARK_WIDTH + REMOVE,
+  /** Phones: symbol, LTP, change, change % and the remove button; no sparkline. */
+  narrow: "minmax(112px, 1.4fr) minmax(76px, 1fr) minmax(56px, 0.8fr) minmax(60px, 0.8fr) 28px",
+  narrowMinPx: 112 + 76 + 56 + 60 + 28,
 };

@@ -14,6 +14,10 @@ export const Button = styled.button<{ $variant?: "primary" | "plain" }>`
   cursor: pointer;
   white-space: nowrap;
   &:hover { filter: brightness(1.05); }
+  @media (max-width: 700px) {
+    padding: 4px 8px;
+    .label { display: none; }
+  }
   &[aria-pressed="true"] {
     background: ${({ theme }) => theme.colors.selected};
     border-color: ${({ theme }) => theme.colors.accent};

@@ -7,7 +7,9 @@ import {
   formatPrice,
   formatQuantity,
   formatTime,
+  formatTitle,
   formatVolume,
+  secondsUntil,
 } from "./numbers";
 
 describe("formatting", () => {
@@ -32,10 +34,28 @@ describe("formatting", () => {
     expect(formatPercent(2)).toBe("+2.00%");
   });
 
-  it("abbreviates large volumes in lakh and crore", () => {
+  it("abbreviates large volumes in lakh and crore, always with two decimals", () => {
     expect(formatVolume(99_999)).toBe("99,999");
-    expect(formatVolume(150_000)).toBe("1.5L");
+    expect(formatVolume(150_000)).toBe("1.50L");
+    expect(formatVolume(600_000)).toBe("6.00L");
+    expect(formatVolume(3_520_000)).toBe("35.20L");
+    expect(formatVolume(783_000)).toBe("7.83L");
+    expect(formatVolume(9_999_999)).toBe("1.00Cr");
     expect(formatVolume(23_400_000)).toBe("2.34Cr");
+    expect(formatVolume(12_345_000_000)).toBe("1,234.50Cr");
+  });
+
+  it("titles the tab with a symbol's price and signed change", () => {
+    expect(formatTitle("NIFTY 50", 25_986.35, -0.2412)).toBe("NIFTY 50 25,986.35 ▼0.24%");
+    expect(formatTitle("SBIN", 812.5, 1.5)).toBe("SBIN 812.50 ▲1.50%");
+    expect(formatTitle("SBIN", 812.5, 0)).toBe("SBIN 812.50 0.00%");
+    expect(formatTitle("SBIN", 812.5, null)).toBe("SBIN 812.50");
+    expect(formatTitle(null, null, null)).toBe("LiveWebsocket");
+  });
+
+  it("counts whole seconds down to a retry", () => {
+    expect(secondsUntil(10_000, 6_001)).toBe(4);
+    expect(secondsUntil(10_000, 10_500)).toBe(0);
   });
 
   it("shows times on the market's clock (IST)", () => {

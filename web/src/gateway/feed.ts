@@ -1,4 +1,4 @@
-import type { Bye, Depth, Rejection, SubscribeAck, SubscriptionMode, Tick, UpstreamStatus } from "../market/types";
+import type { Bar, Bye, Depth, Rejection, SubscribeAck, SubscriptionMode, Tick, UpstreamStatus } from "../market/types";
 
 /** Where the page stands with the gateway. */
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
@@ -10,8 +10,12 @@ export interface FeedHandlers {
   /** Quotes; `snapshot` marks the latest known values sent after a subscribe (possibly old). */
   ticks(ticks: Tick[], snapshot: boolean): void;
   depth(depth: Depth[]): void;
+  /** One-minute bars (v1.1); `snapshot` marks a subscription's bars of the day, oldest first. */
+  bars?(bars: Bar[], snapshot: boolean): void;
   status(status: UpstreamStatus): void;
   connection(state: ConnectionState): void;
+  /** When the feed will next try to connect (epoch ms), or null once it is trying (or connected). */
+  retryAt?(at: number | null): void;
   /** Symbols the gateway refused on a (re)subscribe; they are no longer wanted by the feed. */
   rejected(rejections: Rejection[], mode: SubscriptionMode): void;
   /** The token expires at `exp` (epoch s): renew now. */
@@ -44,6 +48,8 @@ export interface MarketFeed {
   setFocus?(symbol: string | null): void;
   /** Depth for one symbol at a time; null for none. */
   setDepth(symbol: string | null): void;
+  /** Bars (one-minute, day so far, then live) for these symbols; replaces the previous set. */
+  setBars?(symbols: readonly string[]): void;
   /** Hand a renewed token to the live connection (`auth:refresh`). */
   refreshAuth(token: string): Promise<boolean>;
   /** Connect again with the current token (after an auth problem was solved). */

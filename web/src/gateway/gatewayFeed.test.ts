@@ -2,8 +2,8 @@ import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server, type Socket as ServerSocket } from "socket.io";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { makeDepth, makeTick } from "../test/ticks";
-import type { Rejection, SubscriptionMode, Tick } from "../market/types";
+import { makeBar, makeDepth, makeTick } from "../test/ticks";
+import type { Bar, Rejection, SubscriptionMode, Tick } from "../market/types";
 import type { AuthProblem, ConnectionState, FeedHandlers } from "./feed";
 import { BOARD_MAX_HZ, GatewayFeed } from "./gatewayFeed";
 
@@ -38,6 +38,7 @@ class FakeGateway {
         const subscribed = payload.symbols.filter((s) => !s.startsWith("NSE:BAD"));
         ack({ ok: true, subscribed, rejected });
         if (payload.mode === "depth") socket.emit("snapshot", { depth: subscribed.map((s) => makeDepth(s, 1)) });
+        else if (payload.mode === "bars") socket.emit("snapshot", { bars: subscribed.map((s) => makeBar(s, 0, { final: true })) });
         else socket.emit("snapshot", { ticks: subscribed.map((s) => makeTick(s, 1)) });
       });
       socket.on("unsubscribe", (payload: unknown, ack: (a: unknown) => void) => {
@@ -79,6 +80,8 @@ function recorder() {
     problems: [] as AuthProblem[],
     byes: [] as string[],
     upstream: [] as string[],
+    bars: [] as { bar: Bar; snapshot: boolean }[],
+    retries: [] as (number | null)[],
   };
   const handlers: FeedHandlers = {
     ticks: (t, snapshot) => {
@@ -92,6 +95,8 @@ function recorder() {
     expiring: () => undefined,
     authProblem: (p) => log.problems.push(p),
     bye: (b) => log.byes.push(b.code),
+    bars: (b, snapshot) => log.bars.push(...b.map((bar) => ({ bar, snapshot }))),
+    retryAt: (at) => log.retries.push(at),
   };
   return { log, handlers };
 }
@@ -162,6 +167,27 @@ describe("GatewayFeed against a Socket.IO server", () => {
     expect(log.states).toContain("reconnecting");
     await until(() => gateway.subscribes("depth").length === 2, "depth resubscribe");
     expect(gateway.subscribes("quote")).toHaveLength(2);
+  });
+
+  it("subscribes bars, delivers their snapshot and live bars, and asks again after a reconnect", async () => {
+    const { log, feed } = start();
+    await until(() => log.states.includes("connected"), "connect");
+    feed.setBars(["NSE:SBIN-EQ"]);
+    await until(() => log.bars.length === 1, "bars snapshot");
+    expect(log.bars[0]).toMatchObject({ snapshot: true, bar: { symbol: "NSE:SBIN-EQ", final: true } });
+    gateway.live[0]!.emit("bars", [makeBar("NSE:SBIN-EQ", 1)]);
+    await until(() => log.bars.length === 2, "live bar");
+    expect(log.bars[1]!.snapshot).toBe(false);
+    const before = Date.now();
+    gateway.live[0]!.conn.close();
+    await until(() => log.states.filter((s) => s === "connected").length === 2, "reconnect");
+    // The feed said when it would try again (a jittered 0.25–0.5 s first), then that it was trying.
+    const at = log.retries.find((r) => r !== null)!;
+    expect(at - before).toBeGreaterThanOrEqual(250);
+    expect(log.retries).toContain(null);
+    await until(() => gateway.subscribes("bars").length === 2, "bars resubscribe");
+    feed.setBars([]);
+    await until(() => gateway.calls.some((c) => c.event === "unsubscribe" && (c.payload as { mode: string }).mode === "bars"), "unsubscribe");
   });
 
   it("asks for the compact encoding and decodes its rows into ticks", async () => {

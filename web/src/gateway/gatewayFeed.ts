@@ -1,5 +1,5 @@
 import { io, type Socket, type ManagerOptions, type SocketOptions } from "socket.io-client";
-import type { Bye, Depth, Rejection, SubscribeAck, SubscriptionMode, Tick, UpstreamStatus } from "../market/types";
+import type { Bar, Bye, Depth, Rejection, SubscribeAck, SubscriptionMode, Tick, UpstreamStatus } from "../market/types";
 import { CompactDecoder } from "./compact";
 import type { FeedHandlers, MarketFeed } from "./feed";
 
@@ -34,7 +34,8 @@ export function formatFromPage(): TickFormat {
 interface ServerEvents {
   ticks: (ticks: WireTick[]) => void;
   depth: (depth: Depth[]) => void;
-  snapshot: (snapshot: { ticks?: WireTick[]; depth?: Depth[] }) => void;
+  snapshot: (snapshot: { ticks?: WireTick[]; depth?: Depth[]; bars?: Bar[] }) => void;
+  bars: (bars: Bar[]) => void;
   status: (status: UpstreamStatus) => void;
   "auth:expiring": (payload: { exp: number }) => void;
   bye: (bye: Bye) => void;
@@ -76,6 +77,7 @@ export class GatewayFeed implements MarketFeed {
   private handlers: FeedHandlers | null = null;
   private readonly quotes = new Set<string>();
   private depthSymbol: string | null = null;
+  private readonly barSymbols = new Set<string>();
   private focus: string | null = null;
   /** Compact rows of the current connection decode against what it sent before. */
   private readonly decoder = new CompactDecoder();
@@ -93,10 +95,9 @@ export class GatewayFeed implements MarketFeed {
       path: "/socket.io",
       transports: ["websocket"],
       autoConnect: false,
-      reconnection: true,
-      reconnectionDelay: RECONNECT_MIN_MS,
-      reconnectionDelayMax: RECONNECT_MAX_MS,
-      randomizationFactor: 0.5,
+      // The feed schedules every reconnect itself (same jittered backoff as Socket.IO's), so
+      // it knows when the next attempt is and the page can say "retrying in N s".
+      reconnection: false,
       auth: (cb) => {
         // Every connection starts from key rows.
         this.decoder.reset();
@@ -146,6 +147,16 @@ export class GatewayFeed implements MarketFeed {
     const wanted = new Set(symbols);
     this.removeQuotes([...this.quotes].filter((s) => !wanted.has(s)));
     void this.addQuotes(symbols);
+  }
+
+  setBars(symbols: readonly string[]): void {
+    const wanted = new Set(symbols);
+    const gone = [...this.barSymbols].filter((s) => !wanted.has(s));
+    const fresh = symbols.filter((s) => !this.barSymbols.has(s));
+    for (const s of gone) this.barSymbols.delete(s);
+    for (const s of fresh) this.barSymbols.add(s);
+    if (gone.length > 0) this.unsubscribe(gone, "bars");
+    if (fresh.length > 0 && this.socket?.connected) void this.subscribe(fresh, "bars");
   }
 
   setDepth(symbol: string | null): void {
@@ -207,9 +218,10 @@ export class GatewayFeed implements MarketFeed {
     socket.on("disconnect", (reason) => {
       if (reason === "io client disconnect") return;
       handlers.connection("reconnecting");
-      // Socket.IO reconnects by itself after transport loss, but not when the server ended
-      // the connection: then `bye` said why and decides what comes next.
+      // When the server ended the connection, `bye` said why and decides what comes next;
+      // after a transport loss (gateway killed, network gone) the feed simply comes back.
       if (reason === "io server disconnect") this.afterServerDisconnect();
+      else this.scheduleRetry();
     });
     socket.on("connect_error", (err: Error & { data?: { code?: string } }) => {
       if (err.data?.code === "unauthorized") {
@@ -230,6 +242,10 @@ export class GatewayFeed implements MarketFeed {
         if (ticks !== null) handlers.ticks(ticks, true);
       }
       if (Array.isArray(snapshot.depth) && snapshot.depth.length > 0) handlers.depth(snapshot.depth);
+      if (Array.isArray(snapshot.bars)) handlers.bars?.(snapshot.bars, true);
+    });
+    socket.on("bars", (bars) => {
+      if (Array.isArray(bars)) handlers.bars?.(bars, false);
     });
     socket.on("ticks", (items) => {
       const ticks = Array.isArray(items) ? this.decode(items) : null;
@@ -269,14 +285,19 @@ export class GatewayFeed implements MarketFeed {
     this.clearRetry();
     const delay = backoffMs(this.retryAttempt);
     this.retryAttempt += 1;
+    this.handlers?.retryAt?.(Date.now() + delay);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
+      this.handlers?.retryAt?.(null);
       this.socket?.connect();
     }, delay);
   }
 
   private clearRetry(): void {
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.handlers?.retryAt?.(null);
+    }
     this.retryTimer = null;
   }
 
@@ -285,6 +306,7 @@ export class GatewayFeed implements MarketFeed {
     if (board.length > 0) void this.subscribe(board, "quote", BOARD_MAX_HZ);
     if (this.focus !== null && this.quotes.has(this.focus)) void this.subscribe([this.focus], "quote");
     if (this.depthSymbol !== null) void this.subscribe([this.depthSymbol], "depth");
+    if (this.barSymbols.size > 0) void this.subscribe([...this.barSymbols], "bars");
   }
 
   private async subscribe(symbols: string[], mode: SubscriptionMode, maxHz?: number): Promise<SubscribeAck | null> {
@@ -304,6 +326,7 @@ export class GatewayFeed implements MarketFeed {
     if (rejected.length > 0) {
       for (const r of rejected) {
         if (mode === "quote") this.quotes.delete(r.symbol);
+        else if (mode === "bars") this.barSymbols.delete(r.symbol);
         else if (this.depthSymbol === r.symbol) this.depthSymbol = null;
       }
       this.handlers?.rejected(rejected, mode);

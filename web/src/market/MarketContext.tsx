@@ -1,15 +1,17 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import type { ConnectionState, FeedHandlers, MarketFeed } from "../gateway/feed";
 import { backoffMs } from "../gateway/gatewayFeed";
+import { byeText, rejectionText } from "../format/messages";
 import { useSession } from "../session/SessionContext";
 import { browserStorage, loadWatchlist, saveWatchlist, withoutSymbols, withSymbol } from "../watchlist/watchlistStorage";
+import { BarStore } from "./barStore";
 import { HOUSEKEEPING_INTERVAL_MS, LATENCY_SAMPLES, NOTICE_TTL_MS, STALE_AFTER_MS } from "./config";
 import { FrameCoalescer } from "./frameCoalescer";
 import { LatencyWindow } from "./latencyWindow";
 import { staleSymbols } from "./staleness";
 import { mergeDepth, mergeTicks } from "./tickMerge";
-import { isIndexSymbol } from "./universe";
-import type { Depth, QuoteRow, Rejection, SubscriptionMode, Tick, UpstreamStatus } from "./types";
+import { displayName, isIndexSymbol } from "./universe";
+import type { Bar, Depth, QuoteRow, Rejection, SubscriptionMode, Tick, UpstreamStatus } from "./types";
 
 export interface FeedStatus {
   connection: ConnectionState;
@@ -17,11 +19,17 @@ export interface FeedStatus {
   /** Median of recent `ingest_ts` → browser receipt delays (ms). */
   latencyMs: number | null;
   stale: ReadonlySet<string>;
+  /** While disconnected: when the last market data arrived (epoch ms), if any did. */
+  asOf: number | null;
+  /** While disconnected: when the next connection attempt starts (epoch ms); null while one is under way. */
+  retryAt: number | null;
 }
 
 export interface Notice {
   id: number;
   text: string;
+  /** A button on the notice, e.g. undoing a removal. */
+  action?: { label: string; run(): void };
 }
 
 export type AddResult = "added" | "exists" | "rejected" | "invalid";
@@ -40,6 +48,16 @@ export interface Selection {
   depth: Depth | null;
 }
 
+/** One-minute bars: the chart of the selected symbol, and the board's sparklines when on. */
+export interface Bars {
+  store: BarStore;
+  sparklines: boolean;
+  setSparklines(on: boolean): void;
+}
+
+/** Where the sparkline toggle is remembered in this browser. */
+export const SPARKLINES_STORAGE_KEY = "livews.sparklines";
+
 /** Counters for the benchmark page. */
 export interface FeedInstrument {
   received(count: number): void;
@@ -50,6 +68,7 @@ const QuotesContext = createContext<ReadonlyMap<string, QuoteRow> | null>(null);
 const FeedStatusContext = createContext<FeedStatus | null>(null);
 const WatchlistContext = createContext<Watchlist | null>(null);
 const SelectionContext = createContext<Selection | null>(null);
+const BarsContext = createContext<Bars | null>(null);
 
 function useRequired<T>(value: T | null, name: string): T {
   if (value === null) throw new Error(`${name} used outside MarketProvider`);
@@ -60,6 +79,7 @@ export const useQuotes = () => useRequired(useContext(QuotesContext), "useQuotes
 export const useFeedStatus = () => useRequired(useContext(FeedStatusContext), "useFeedStatus");
 export const useWatchlist = () => useRequired(useContext(WatchlistContext), "useWatchlist");
 export const useSelection = () => useRequired(useContext(SelectionContext), "useSelection");
+export const useBars = () => useRequired(useContext(BarsContext), "useBars");
 
 interface MarketProviderProps {
   /** Builds the feed once per signed-in user. */
@@ -88,7 +108,18 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
   const [upstream, setUpstream] = useState<UpstreamStatus | null>(null);
   const [latencyMs, setLatencyMs] = useState<number | null>(null);
   const [stale, setStale] = useState<ReadonlySet<string>>(NO_STALE);
-  const [selected, setSelected] = useState<string | null>(null);
+  const [asOf, setAsOf] = useState<number | null>(null);
+  const [retryAt, setRetryAt] = useState<number | null>(null);
+  // The first symbol is selected from the start, so the chart and depth are never an empty box.
+  const [selected, setSelected] = useState<string | null>(() => watchlist[0] ?? null);
+  const [bars] = useState(() => new BarStore());
+  const [sparklines, setSparklinesState] = useState<boolean>(() => {
+    try {
+      return storage?.getItem(SPARKLINES_STORAGE_KEY) !== "off";
+    } catch {
+      return true;
+    }
+  });
   const [depth, setDepth] = useState<Depth | null>(null);
   const [notices, setNotices] = useState<readonly Notice[]>([]);
 
@@ -122,10 +153,11 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
     [timers],
   );
 
+  // One notice per text: the same refusal arriving twice (ack and resubscribe) shows once.
   const notify = useCallback(
-    (text: string) => {
+    (text: string, action?: Notice["action"]) => {
       const id = ++noticeId.current;
-      setNotices((list) => [...list.slice(-4), { id, text }]);
+      setNotices((list) => [...list.filter((n) => n.text !== text).slice(-2), { id, text, action }]);
       later(() => setNotices((list) => list.filter((n) => n.id !== id)), NOTICE_TTL_MS);
     },
     [later],
@@ -161,6 +193,8 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
       (batch) => setDepth((prev) => mergeDepth(prev, batch, selectedRef.current ?? "")),
     );
     let authAttempt = 0;
+    // When market data last arrived: what the page shows "as of" while disconnected.
+    let lastDataAt: number | null = null;
 
     const handlers: FeedHandlers = {
       ticks(batch, snapshot) {
@@ -170,14 +204,23 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
           for (const t of batch) if (t.ingest_ts !== null) latency.add(now - t.ingest_ts);
         }
         instrument?.received(batch.length);
+        if (!snapshot) lastDataAt = Date.now();
         ticks.push(batch);
       },
       depth: (batch) => depths.push(batch),
+      bars: (batch: Bar[]) => bars.push(batch),
       status: setUpstream,
       connection(state) {
-        if (state === "connected") authAttempt = 0;
+        if (state === "connected") {
+          authAttempt = 0;
+          setAsOf(null);
+          setRetryAt(null);
+        } else if (state !== "connecting") {
+          setAsOf(lastDataAt);
+        }
         setConnection(state);
       },
+      retryAt: setRetryAt,
       rejected(rejections: Rejection[], mode: SubscriptionMode) {
         // Only a symbol the upstream does not know leaves the watchlist; one refused for a
         // limit (too_many_subscriptions) stays saved for a later page with room for it.
@@ -185,8 +228,9 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
         if (mode === "quote" && symbols.some((s) => watchlistRef.current.includes(s))) {
           updateWatchlist((list) => withoutSymbols(list, symbols));
         }
-        const what = mode === "depth" ? " (depth)" : "";
-        for (const r of rejections) notify(`${r.symbol}${what}: ${r.code}${r.message ? ` — ${r.message}` : ""}`);
+        // A chart or sparkline that cannot be had simply stays empty; quotes and depth say why.
+        if (mode === "bars") return;
+        for (const r of rejections) notify(rejectionText(r, mode));
       },
       expiring: () => void sessionRef.current.renew(),
       authProblem() {
@@ -197,7 +241,8 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
         later(() => void sessionRef.current.renew(), delay);
       },
       bye(bye) {
-        if (bye.code === "slow_consumer" || bye.code === "rate_limited") notify(`Gateway: ${bye.code} — reconnecting`);
+        const text = byeText(bye.code);
+        if (text !== null) notify(text);
       },
     };
     feed.start(handlers);
@@ -215,7 +260,7 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
       feed.stop();
       feedRef.current = null;
     };
-  }, [createFeed, instrument, later, notify, updateWatchlist]);
+  }, [createFeed, instrument, later, notify, updateWatchlist, bars]);
 
   // A renewed token goes to the live connection (or opens one that waited for it).
   useEffect(() => {
@@ -228,6 +273,25 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
     feedRef.current?.setDepth(selected !== null && !isIndexSymbol(selected) ? selected : null);
     setDepth(null);
   }, [selected]);
+
+  // Bars for the chart (the selected symbol) and, with sparklines on, for every row.
+  useEffect(() => {
+    const wanted = sparklines ? [...watchlist] : [];
+    if (selected !== null && !wanted.includes(selected)) wanted.push(selected);
+    feedRef.current?.setBars?.(wanted);
+  }, [selected, sparklines, watchlist]);
+
+  const setSparklines = useCallback(
+    (on: boolean) => {
+      setSparklinesState(on);
+      try {
+        storage?.setItem(SPARKLINES_STORAGE_KEY, on ? "on" : "off");
+      } catch {
+        // storage blocked: the choice lasts for this page
+      }
+    },
+    [storage],
+  );
 
   const add = useCallback(
     async (symbol: string): Promise<AddResult> => {
@@ -245,8 +309,17 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
 
   const remove = useCallback(
     (symbol: string) => {
+      const index = watchlistRef.current.indexOf(symbol);
+      if (index < 0) return;
       feedRef.current?.removeQuotes([symbol]);
       updateWatchlist((list) => withoutSymbols(list, [symbol]));
+      notify(`Removed ${displayName(symbol)}`, {
+        label: "Undo",
+        run() {
+          void feedRef.current?.addQuotes([symbol]);
+          updateWatchlist((list) => withSymbol(list, symbol, index));
+        },
+      });
       setRows((prev) => {
         if (!prev.has(symbol)) return prev;
         const next = new Map(prev);
@@ -255,26 +328,29 @@ export function MarketProvider({ createFeed, instrument, children }: MarketProvi
       });
       if (selectedRef.current === symbol) setSelected(null);
     },
-    [updateWatchlist],
+    [updateWatchlist, notify],
   );
 
   const dismiss = useCallback((id: number) => setNotices((list) => list.filter((n) => n.id !== id)), []);
 
   const status = useMemo<FeedStatus>(
-    () => ({ connection, upstream, latencyMs, stale }),
-    [connection, upstream, latencyMs, stale],
+    () => ({ connection, upstream, latencyMs, stale, asOf, retryAt }),
+    [connection, upstream, latencyMs, stale, asOf, retryAt],
   );
   const watch = useMemo<Watchlist>(
     () => ({ symbols: watchlist, add, remove, notices, dismiss }),
     [watchlist, add, remove, notices, dismiss],
   );
   const selection = useMemo<Selection>(() => ({ selected, select: setSelected, depth }), [selected, depth]);
+  const barsValue = useMemo<Bars>(() => ({ store: bars, sparklines, setSparklines }), [bars, sparklines, setSparklines]);
 
   return (
     <FeedStatusContext.Provider value={status}>
       <WatchlistContext.Provider value={watch}>
         <SelectionContext.Provider value={selection}>
-          <QuotesContext.Provider value={rows}>{children}</QuotesContext.Provider>
+          <BarsContext.Provider value={barsValue}>
+            <QuotesContext.Provider value={rows}>{children}</QuotesContext.Provider>
+          </BarsContext.Provider>
         </SelectionContext.Provider>
       </WatchlistContext.Provider>
     </FeedStatusContext.Provider>

@@ -52,7 +52,26 @@ export interface UpstreamStatus {
   market?: MarketSession | null;
 }
 
-export type SubscriptionMode = "quote" | "depth";
+export type SubscriptionMode = "quote" | "depth" | "bars";
+
+/** One-minute bar (CONTRACT §4 v1.1): built by the ingestor from the ticks it publishes. */
+export interface Bar {
+  v: 1;
+  symbol: string;
+  tf: "1m";
+  /** Epoch ms of the minute's start. */
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  /** Traded in this minute; null for indices. */
+  volume: number | null;
+  ticks: number;
+  final: boolean;
+  /** The last Tick seq folded in. */
+  seq: number;
+}
 
 export interface Rejection {
   symbol: string;

@@ -6,6 +6,7 @@ export class FakeFeed implements MarketFeed {
   handlers: FeedHandlers | null = null;
   quotes = new Set<string>();
   depth: string | null = null;
+  bars: string[] = [];
   refreshed: string[] = [];
   reconnects = 0;
   stopped = false;
@@ -33,6 +34,9 @@ export class FakeFeed implements MarketFeed {
   }
   setQuotes(symbols: readonly string[]): void {
     this.quotes = new Set(symbols);
+  }
+  setBars(symbols: readonly string[]): void {
+    this.bars = [...symbols];
   }
   setDepth(symbol: string | null): void {
     this.depth = symbol;

@@ -22,6 +22,8 @@ export interface Theme {
     warning: string;
     danger: string;
     ok: string;
+    /** Background of a row whose symbol has gone quiet. */
+    staleTint: string;
   };
   font: {
     body: string;
@@ -54,6 +56,7 @@ export const lightTheme: Theme = {
     warning: "#8a5a00",
     danger: "#b3261e",
     ok: "#0b7a33",
+    staleTint: "rgba(138, 90, 0, 0.07)",
   },
   font,
 };
@@ -78,6 +81,7 @@ export const darkTheme: Theme = {
     warning: "#f0b849",
     danger: "#ff7b72",
     ok: "#4cd37d",
+    staleTint: "rgba(240, 184, 73, 0.07)",
   },
   font,
 };

@@ -32,8 +32,11 @@ function dedupe(symbols: readonly string[]): string[] {
   return [...new Set(symbols)];
 }
 
-export function withSymbol(list: readonly string[], symbol: string): string[] {
-  return list.includes(symbol) ? [...list] : [...list, symbol];
+/** `symbol` added at the end, or at `index` (an undone removal goes back where it was). */
+export function withSymbol(list: readonly string[], symbol: string, index?: number): string[] {
+  if (list.includes(symbol)) return [...list];
+  const at = index === undefined ? list.length : Math.max(0, Math.min(index, list.length));
+  return [...list.slice(0, at), symbol, ...list.slice(at)];
 }
 
 export function withoutSymbols(list: readonly string[], symbols: readonly string[]): string[] {

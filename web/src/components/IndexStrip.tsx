@@ -1,36 +1,45 @@
 import { memo } from "react";
 import styled from "styled-components";
-import { direction, formatChange, formatPercent, formatPrice } from "../format/numbers";
+import { direction, formatPercent, formatPrice } from "../format/numbers";
 import { useQuotes, useSelection, useWatchlist } from "../market/MarketContext";
 import type { QuoteRow } from "../market/types";
 import { INDEX_CARDS } from "../market/universe";
 
-const Cards = styled.section`
-  display: grid;
-  grid-template-columns: repeat(auto-fit, minmax(160px, 1fr));
-  gap: 10px;
+const Strip = styled.section`
+  display: flex;
+  gap: 4px;
+  min-width: 0;
+  overflow: hidden;
+  font-variant-numeric: tabular-nums;
 `;
 
-const Card = styled.button<{ $dir: -1 | 0 | 1 }>`
+const Item = styled.button<{ $dir: -1 | 0 | 1 }>`
   all: unset;
   cursor: pointer;
-  display: grid;
-  gap: 2px;
-  padding: 10px 14px;
-  border-radius: 8px;
-  background: ${({ theme }) => theme.colors.surface};
-  border: 1px solid ${({ theme }) => theme.colors.border};
-  font-variant-numeric: tabular-nums;
+  display: inline-flex;
+  align-items: baseline;
+  gap: 6px;
+  padding: 2px 8px;
+  border-radius: 6px;
+  white-space: nowrap;
+  &:hover { background: ${({ theme }) => theme.colors.surfaceAlt}; }
   &:focus-visible { outline: 2px solid ${({ theme }) => theme.colors.focus}; }
-  &[aria-pressed="true"] { border-color: ${({ theme }) => theme.colors.accent}; }
+  &[aria-pressed="true"] { background: ${({ theme }) => theme.colors.selected}; }
   .name { font-size: 12px; font-weight: 600; color: ${({ theme }) => theme.colors.textMuted}; }
-  .ltp { font-size: 20px; font-weight: 700; }
+  .ltp { font-weight: 700; }
   .change {
+    font-size: 12px;
     color: ${({ theme, $dir }) => ($dir > 0 ? theme.colors.up : $dir < 0 ? theme.colors.down : theme.colors.textMuted)};
+  }
+  /* On a phone the strip keeps to one line: the first index only, without its name. */
+  @media (max-width: 700px) {
+    padding: 2px 4px;
+    &:not(:first-child) { display: none; }
+    .name { display: none; }
   }
 `;
 
-const IndexCard = memo(function IndexCard(props: {
+const IndexItem = memo(function IndexItem(props: {
   symbol: string;
   name: string;
   row: QuoteRow | undefined;
@@ -39,34 +48,33 @@ const IndexCard = memo(function IndexCard(props: {
 }) {
   const tick = props.row?.tick;
   return (
-    <Card
+    <Item
       type="button"
       data-testid="index-card"
       data-symbol={props.symbol}
       aria-pressed={props.selected}
+      title={props.name}
       $dir={direction(tick?.change ?? null)}
       onClick={() => props.onSelect(props.symbol)}
     >
       <span className="name">{props.name}</span>
       <span className="ltp">{formatPrice(tick?.ltp ?? null)}</span>
-      <span className="change">
-        {formatChange(tick?.change ?? null)} ({formatPercent(tick?.change_pct ?? null)})
-      </span>
-    </Card>
+      <span className="change">{formatPercent(tick?.change_pct ?? null)}</span>
+    </Item>
   );
 });
 
-/** NIFTY 50, NIFTY BANK and SENSEX at a glance, for those on the watchlist. */
-export function IndexCards() {
+/** NIFTY 50, NIFTY BANK and SENSEX in one line of the header, for those on the watchlist. */
+export function IndexStrip() {
   const rows = useQuotes();
   const { symbols } = useWatchlist();
   const { selected, select } = useSelection();
   const shown = INDEX_CARDS.filter((card) => symbols.includes(card.symbol));
   if (shown.length === 0) return null;
   return (
-    <Cards aria-label="Indices">
+    <Strip aria-label="Indices" data-testid="index-strip">
       {shown.map((card) => (
-        <IndexCard
+        <IndexItem
           key={card.symbol}
           symbol={card.symbol}
           name={card.name}
@@ -75,6 +83,6 @@ export function IndexCards() {
           onSelect={select}
         />
       ))}
-    </Cards>
+    </Strip>
   );
 }
