@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,40 +64,24 @@ def require_secret(name: str, value: str | None, env: Env) -> None:
         )
 
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
-
-
 def _check_redis_scheme(url: str) -> None:
-    if urlsplit(url).scheme not in REDIS_SCHEMES or "://" not in url:
-        raise ConfigError(
-            f"REDIS_URL={redact_redis_url(url)!r} is not a Redis URL: it must start with "
-            "redis://, rediss:// or unix:// (e.g. redis://127.0.0.1:6379/0)"
-        )
+    from livews_common import redisconn
+
+    redisconn.check(url)
 
 
 def redis_url_with_credentials(url: str, username: str | None, password: str | None) -> str:
     """``url`` with its user and password replaced (each only when given; percent-encoded)."""
-    parts = urlsplit(url)
-    _check_redis_scheme(url)
-    user = username if username is not None else unquote(parts.username or "")
-    secret = password if password is not None else unquote(parts.password or "")
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    hostport = f"{host}:{parts.port}" if parts.port else host
-    auth = quote(user, safe="")
-    if secret:
-        auth += ":" + quote(secret, safe="")
-    netloc = f"{auth}@{hostport}" if auth else hostport
-    return urlunsplit(parts._replace(netloc=netloc))
+    from livews_common import redisconn
+
+    return redisconn.with_credentials(url, username, password)
 
 
 def redact_redis_url(url: str) -> str:
     """``url`` fit for a log line: the password, if any, replaced by ``***``."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+    from livews_common import redisconn
+
+    return redisconn.redact(url)
 
 
 def resolve_redis_url(url: str, environ: dict[str, str] | None = None) -> str:
@@ -112,15 +95,17 @@ def resolve_redis_url(url: str, environ: dict[str, str] | None = None) -> str:
     env = dict(os.environ) if environ is None else environ
     if not env.get("REDIS_URL") and env.get("REDIS_URL_FILE"):
         url = read_secret("REDIS_URL", env) or url
-    parts = urlsplit(url)
     _check_redis_scheme(url)
+    from livews_common.redisconn import credentials
+
+    url_user, url_password = credentials(url)
     username = env.get("REDIS_USERNAME") or None
     password = read_secret("REDIS_PASSWORD", env) or None
-    if username and parts.username and unquote(parts.username) != username:
+    if username and url_user and url_user != username:
         raise ConfigError(
             f"REDIS_USERNAME={username!r} contradicts the user in REDIS_URL; set only one"
         )
-    if password and parts.password:
+    if password and url_password:
         raise ConfigError(
             "REDIS_PASSWORD (or REDIS_PASSWORD_FILE) is set but REDIS_URL carries a password "
             "too; set only one"

@@ -40,6 +40,7 @@ from livews_auth.settings import AuthSettings
 from livews_auth.tokens import TokenIssuer
 from livews_auth.upstream.fyers import FyersClient
 from livews_auth.users import UserStore
+from livews_common import redisconn
 from livews_common.feedtoken import TokenCipher, load_token_cipher
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def create_app(settings: AuthSettings, *, metrics: AuthMetrics | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.fyers_timeout, connect=min(5.0, settings.fyers_timeout))
         async with (
-            aioredis.Redis.from_url(
+            redisconn.connect(
                 settings.redis_url, socket_timeout=5, socket_connect_timeout=3,
                 health_check_interval=30,
             ) as redis,

@@ -22,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from livews_common import redisconn
 from livews_gateway.bus import MessageHandler, StateHandler
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class RedisBus:
     async def run(self) -> None:
         backoff = _BACKOFF_MIN
         while True:
-            client = aioredis.Redis.from_url(
+            client = redisconn.connect(
                 self._url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0,
                 socket_keepalive=True,
             )  # fmt: skip

@@ -10,7 +10,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_gateway.clients import Mode
 from livews_gateway.store import StoreUnavailable
 
@@ -21,7 +21,7 @@ class RedisStore:
     """One small connection pool with short timeouts and no hidden retries."""
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
-        self._redis = aioredis.Redis.from_url(
+        self._redis = redisconn.connect(
             url, retry=Retry(NoBackoff(), 0), socket_timeout=timeout,
             socket_connect_timeout=timeout, max_connections=32,
         )  # fmt: skip

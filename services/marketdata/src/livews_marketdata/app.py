@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from livews_common import redisconn
 from livews_common.feedtoken import TokenCipher, load_token_cipher
 from livews_common.health import readiness
 from livews_common.metrics import METRICS_CONTENT_TYPE, render
@@ -38,7 +39,7 @@ SHUTDOWN_SECONDS = 9.0
 
 def redis_client(url: str) -> aioredis.Redis:
     """The ingestor's Redis client: short timeouts, one quick retry, our own loops do the rest."""
-    return aioredis.Redis.from_url(
+    return redisconn.connect(
         url,
         socket_timeout=5.0,
         socket_connect_timeout=2.0,

@@ -1,0 +1,214 @@
+"""One way for every process to reach Redis, whatever its topology (CONTRACT.md §1, v1.1).
+
+``REDIS_URL`` takes three shapes:
+
+- ``redis://[user:password@]host:port/db``, ``rediss://…`` (TLS) or ``unix://…``: one Redis;
+- ``redis+cluster://[user:password@]host:port[,host:port…]`` (``rediss+cluster://`` for TLS):
+  a Redis Cluster reached through any of its seed nodes;
+- ``redis+sentinel://[user:password@]host:port[,host:port…]/<service>[/db]``
+  (``rediss+sentinel://``): the primary that those Sentinels manage under ``<service>``; the
+  credentials are the data nodes' (Sentinels themselves are reached without credentials unless
+  ``REDIS_SENTINEL_PASSWORD`` [and ``REDIS_SENTINEL_USERNAME``] say otherwise).
+
+:func:`connect` returns a client with the ordinary command surface for each: a plain client for
+one Redis, a client whose connections follow the Sentinel-elected primary, or a cluster client.
+The cluster client is not a subclass of the plain one; callers that need cluster-specific
+behaviour (sharded pub/sub, per-slot scripts) ask :func:`is_cluster`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+from urllib.parse import quote, unquote
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+
+from livews_common.settings import ConfigError
+
+Kind = Literal["single", "cluster", "sentinel"]
+
+SINGLE_SCHEMES = ("redis", "rediss", "unix")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+SCHEMES = SINGLE_SCHEMES + CLUSTER_SCHEMES + SENTINEL_SCHEMES
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """A parsed ``REDIS_URL``: where the servers are and how to sign in to them."""
+
+    kind: Kind
+    url: str
+    nodes: tuple[tuple[str, int], ...] = ()
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    db: int = 0
+    tls: bool = False
+    service: str | None = None
+
+
+def _fail(url: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"REDIS_URL={redact(url)!r} {why}: expected redis://host:port/db, rediss://…, unix://…, "
+        "redis+cluster://host:port[,host:port…] or redis+sentinel://host:port[,host:port…]/<service>"
+    )
+
+
+def _split(url: str) -> tuple[str, str, str]:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in SCHEMES:
+        raise _fail(url, "has an unknown scheme")
+    netloc, _, path = rest.partition("/")
+    return scheme, netloc, path
+
+
+def _hostport(url: str, item: str) -> tuple[str, int]:
+    if item.startswith("["):  # [ipv6]:port
+        host, _, port = item[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", "")
+    try:
+        number = int(port) if port else 6379
+    except ValueError:
+        raise _fail(url, f"has a bad port in {item!r}") from None
+    if not host or not 0 < number < 65536:
+        raise _fail(url, f"has a bad host:port {item!r}")
+    return host, number
+
+
+def parse(url: str) -> RedisTarget:
+    """Parse ``url``; raise :class:`ConfigError` naming what is wrong (password redacted)."""
+    scheme, _, path = _split(url)
+    if scheme in SINGLE_SCHEMES:
+        return RedisTarget(kind="single", url=url, tls=scheme == "rediss")
+    hosts = _userinfo(url)[2]
+    user, secret = credentials(url)
+    nodes = tuple(_hostport(url, item.strip()) for item in hosts.split(",") if item.strip())
+    if not nodes:
+        raise _fail(url, "names no host")
+    base = {
+        "url": url,
+        "nodes": nodes,
+        "username": user,
+        "password": secret,
+        "tls": scheme.startswith("rediss"),
+    }
+    parts = [p for p in path.split("/") if p]
+    if scheme in CLUSTER_SCHEMES:
+        if parts and parts != ["0"]:
+            raise _fail(url, "selects a database, which a Redis Cluster does not have")
+        return RedisTarget(kind="cluster", **base)  # type: ignore[arg-type]
+    if not parts or len(parts) > 2:
+        raise _fail(url, "must end in /<service-name>[/db] for Sentinel")
+    try:
+        db = int(parts[1]) if len(parts) == 2 else 0
+    except ValueError:
+        raise _fail(url, f"has a bad database number {parts[1]!r}") from None
+    return RedisTarget(kind="sentinel", service=unquote(parts[0]), db=db, **base)  # type: ignore[arg-type]
+
+
+def check(url: str) -> None:
+    """Refuse a ``REDIS_URL`` of none of the documented forms (at start, exit code 2)."""
+    parse(url)
+
+
+def redact(url: str) -> str:
+    """``url`` fit for a log line: its password, if any, replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    netloc = rest.partition("/")[0]
+    userinfo, at, _ = netloc.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{rest[len(userinfo) + 1 :]}"
+
+
+def _userinfo(url: str) -> tuple[str, str, str, str]:
+    """``(scheme, userinfo, hosts, tail)`` of ``url``; ``tail`` is everything after the hosts."""
+    scheme, netloc, _ = _split(url)
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not at:
+        userinfo, hosts = "", netloc
+    return scheme, userinfo, hosts, url[len(scheme) + 3 + len(netloc) :]
+
+
+def credentials(url: str) -> tuple[str | None, str | None]:
+    """The user and password ``url`` carries (percent-decoded; None when absent)."""
+    userinfo = _userinfo(url)[1]
+    user, colon, secret = userinfo.partition(":")
+    return unquote(user) or None, (unquote(secret) if colon else None)
+
+
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
+    """``url`` with its user and password replaced (each only when given; percent-encoded)."""
+    scheme, _, hosts, tail = _userinfo(url)
+    old_user, old_secret = credentials(url)
+    user = username if username is not None else old_user or ""
+    secret = password if password is not None else old_secret or ""
+    auth = quote(user, safe="")
+    if secret:
+        auth += ":" + quote(secret, safe="")
+    return f"{scheme}://{auth}@{hosts}{tail}" if auth else f"{scheme}://{hosts}{tail}"
+
+
+def is_cluster(client: object) -> bool:
+    """Whether ``client`` talks to a Redis Cluster (so channels need sharded pub/sub)."""
+    return isinstance(client, RedisCluster)
+
+
+def _sentinel_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    keys = ("socket_timeout", "socket_connect_timeout")
+    kwargs: dict[str, Any] = {k: options[k] for k in keys if k in options}
+    password = os.environ.get("REDIS_SENTINEL_PASSWORD")
+    if password:
+        kwargs["password"] = password
+        kwargs["username"] = os.environ.get("REDIS_SENTINEL_USERNAME") or None
+    return kwargs
+
+
+def connect(url: str, **options: Any) -> aioredis.Redis:
+    """An asyncio client for ``url``; ``options`` are redis-py connection options.
+
+    Typed as the plain client: the cluster client answers the same commands (see module doc).
+    """
+    target = parse(url)
+    if target.kind == "single":
+        return aioredis.Redis.from_url(url, **options)
+    options.update(username=target.username, password=target.password, ssl=target.tls)
+    if target.kind == "cluster":
+        options.pop("db", None)
+        node: Any = ClusterNode
+        nodes = [node(host, port) for host, port in target.nodes]
+        return cast(aioredis.Redis, RedisCluster(startup_nodes=nodes, **options))
+    manager: Any = Sentinel(list(target.nodes), sentinel_kwargs=_sentinel_kwargs(options))  # type: ignore[no-untyped-call]
+    primary = manager.master_for(
+        target.service, redis_class=aioredis.Redis, db=target.db, **options
+    )
+    return cast(aioredis.Redis, primary)
+
+
+def connect_sync(url: str, **options: Any) -> redis.Redis:
+    """The blocking twin of :func:`connect` (dev tools, scripts and tests)."""
+    from redis.cluster import ClusterNode as SyncNode
+    from redis.cluster import RedisCluster as SyncCluster
+    from redis.sentinel import Sentinel as SyncSentinel
+
+    target = parse(url)
+    if target.kind == "single":
+        return redis.Redis.from_url(url, **options)
+    options.update(username=target.username, password=target.password, ssl=target.tls)
+    if target.kind == "cluster":
+        options.pop("db", None)
+        node: Any = SyncNode
+        nodes = [node(host, port) for host, port in target.nodes]
+        return cast(redis.Redis, SyncCluster(startup_nodes=nodes, **options))
+    sentinels: Any = SyncSentinel
+    manager = sentinels(list(target.nodes), sentinel_kwargs=_sentinel_kwargs(options))
+    primary = manager.master_for(target.service, redis_class=redis.Redis, db=target.db, **options)
+    return cast(redis.Redis, primary)
