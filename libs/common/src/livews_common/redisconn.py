@@ -19,6 +19,7 @@ behaviour (sharded pub/sub, per-slot scripts) ask :func:`is_cluster`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import quote, unquote
@@ -27,6 +28,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.typing import KeyT
 
 from livews_common.settings import ConfigError
 
@@ -158,8 +160,19 @@ def with_credentials(url: str, username: str | None, password: str | None) -> st
 
 
 def is_cluster(client: object) -> bool:
-    """Whether ``client`` talks to a Redis Cluster (so channels need sharded pub/sub)."""
-    return isinstance(client, RedisCluster)
+    """Whether ``client`` (asyncio or blocking) talks to a Redis Cluster (so channels need
+    sharded pub/sub)."""
+    from redis.cluster import RedisCluster as SyncCluster
+
+    return isinstance(client, (RedisCluster, SyncCluster))
+
+
+async def mget(client: aioredis.Redis, keys: Sequence[KeyT]) -> list[Any]:
+    """``MGET keys`` on any topology: on a Cluster one MGET per slot (not atomic across them)."""
+    if isinstance(client, RedisCluster):
+        return await client.mget_nonatomic(list(keys))
+    values: list[Any] = await client.mget(list(keys))
+    return values
 
 
 def _sentinel_kwargs(options: dict[str, Any]) -> dict[str, Any]:

@@ -18,8 +18,10 @@ import secrets
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -96,7 +98,26 @@ def find_redis_server() -> str:
     return found[0]
 
 
-class RedisServer:
+class Started:
+    """``with server:`` starts it and closes it (``start()``/``close()``), for every topology."""
+
+    def start(self, timeout: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class RedisServer(Started):
     """A redis-server process on 127.0.0.1 and a free port, keeping nothing on disk.
 
     ``restart()`` brings it back on the same port, so clients holding the URL reconnect.
@@ -106,12 +127,20 @@ class RedisServer:
     """
 
     def __init__(
-        self, port: int | None = None, *, binary: str | None = None, acl: bool = True
+        self,
+        port: int | None = None,
+        *,
+        binary: str | None = None,
+        acl: bool = True,
+        admin_password: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
         self.binary = binary or find_redis_server()
         self.acl = acl and redis_version(self.binary) >= ACL_MIN_VERSION
-        self.admin_password = secrets.token_hex(16)
+        self.admin_password = admin_password or secrets.token_hex(16)
+        # More redis-server options (a cluster node's, a replica's): appended to the argv.
+        self.extra_args = tuple(extra_args)
         self._dir = tempfile.TemporaryDirectory(prefix="livews-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -143,12 +172,23 @@ class RedisServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The redis-server's process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def workdir(self) -> Path:
+        """Its working directory (``--dir``: the log, the ACL file, a cluster's nodes.conf)."""
+        return Path(self._dir.name)
+
     def start(self, timeout: float = 10.0) -> None:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", self._dir.name,
                 "--daemonize", "no", "--loglevel", "warning", "--maxclients", "20000"]  # fmt: skip
         if self.acl:
             argv += ["--aclfile", self._aclfile()]
+        argv += self.extra_args
         log = (Path(self._dir.name) / "redis.log").open("ab")
         # Its own session: a Ctrl-C meant for the dev runner must not stop Redis before the
         # services that are still flushing to it.
@@ -197,12 +237,3 @@ class RedisServer:
     def close(self) -> None:
         self.stop()
         self._dir.cleanup()
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
