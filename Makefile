@@ -11,7 +11,7 @@ NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 SRC_DIRS := libs/common/src services/auth/src services/marketdata/src services/gateway/src tools/fyers-emulator/src tools/devtools/src
 NODE_DIRS := web services/gateway/tests/node tools/spec-check
 
-.PHONY: dev test lint typecheck fmt bench soak load sync node-deps system-deps ci clean audit images compose-test
+.PHONY: dev test test-cluster test-sentinel lint typecheck fmt bench soak load sync node-deps system-deps ci clean audit images compose-test
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install -q uv
@@ -33,6 +33,19 @@ dev: sync
 test: sync node-deps system-deps
 	$(UV) run pytest
 	@if [ -f web/package.json ]; then cd web && npm test --silent; fi
+
+# The fleet end-to-end tests and each topology's fault tests on a local 3x2 Redis Cluster /
+# a Sentinel-managed primary (2 replicas, 3 Sentinels) instead of one Redis (issue #14,
+# docs/operations.md "Redis topologies"). TOPOLOGY_TESTS is the representative subset run
+# there (the whole e2e directory takes too long to run three times in CI).
+TOPOLOGY_TESTS ?= tests/test_topologies.py tests/e2e/test_faults_infra.py \
+	tests/e2e/test_faults_upstream.py tests/e2e/test_bars.py tests/e2e/test_clients.py
+test-cluster: sync node-deps system-deps
+	LIVEWS_TEST_REDIS=cluster $(UV) run pytest $(TOPOLOGY_TESTS) tests/e2e/test_faults_cluster.py
+
+test-sentinel: sync node-deps system-deps
+	LIVEWS_TEST_REDIS=sentinel $(UV) run pytest $(TOPOLOGY_TESTS) \
+	  $(wildcard tests/test_sentinel_harness.py tests/e2e/test_faults_sentinel.py)
 
 lint: sync node-deps
 	$(UV) run ruff check .

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 import socketio
 
 from livews_auth.clients import hash_secret
+from livews_common import redisconn
 from livews_devtools.fleet import Fleet, poll
 from livews_devtools.fleet_auth import login_async
 from livews_devtools.processes import ProcessFailed
@@ -262,7 +262,7 @@ async def test_a_revoked_service_client_is_cut_off_and_stays_away(
     clients_file.write_text(json.dumps(doc))
     env = {"LIVEWS_CLIENT_ID": client_id, "LIVEWS_CLIENT_SECRET": secret}
     examples = [python_example(clients_fleet, **env), node_example(clients_fleet, node_dir, **env)]
-    admin = aioredis.Redis.from_url(clients_fleet.redis_url)
+    admin = redisconn.connect(clients_fleet.redis_url)
     try:
         for example in examples:
             await poll(lambda e=example: e.starting("tick"), 30, "ticks before the revocation")

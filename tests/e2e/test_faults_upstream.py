@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_common.symbols import DEFAULT_WATCHLIST
 from livews_devtools.fleet import Fleet, poll
 from livews_devtools.recorder import RecordingClient
@@ -107,7 +106,7 @@ async def test_feed_token_expiry_renewed_through_auth(fleet: Fleet, recovery: Re
     # ingestor reconnects with the new token.
     clients = await _clients(fleet)
     leader = await fleet.wait_leader()
-    store = redis.Redis.from_url(fleet.redis_url)
+    store = redisconn.connect_sync(fleet.redis_url)
     try:
         sealed = store.get(names.FEED_TOKEN)
         fleet.admin("expire-tokens")

@@ -24,7 +24,7 @@ import redis
 import socketio
 from cryptography.hazmat.primitives import serialization
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_devtools.fleet import Fleet
 from livews_devtools.fleet_auth import login
 from livews_devtools.fleet_gateway import parse_metrics
@@ -56,7 +56,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 
 def admin_redis(fleet: Fleet) -> redis.Redis:
-    return redis.Redis.from_url(fleet.redis.url)
+    return redisconn.connect_sync(fleet.redis.url)
 
 
 def metrics(url: str) -> dict[str, float]:

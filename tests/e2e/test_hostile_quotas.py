@@ -21,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 import socketio
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_common.models import MAX_SEQ
 from livews_common.symbols import DEFAULT_WATCHLIST
 from livews_devtools.fleet import Fleet, poll
@@ -76,7 +76,7 @@ def fleet(hostile_fleet: Fleet) -> Iterator[Fleet]:
 
 @pytest.fixture
 async def admin(hostile_fleet: Fleet) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(hostile_fleet.redis_url, socket_timeout=5.0)
+    client = redisconn.connect(hostile_fleet.redis_url, socket_timeout=5.0)
     try:
         yield client
     finally:

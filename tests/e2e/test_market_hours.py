@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
+from livews_common import redisconn
 from livews_devtools.fleet import Fleet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -64,7 +64,7 @@ async def test_market_edge_reaches_clients_then_a_dead_fleet_reads_down(
     print(f"BOUND stall reconnects in 7 s of a closed market (stall window 3 s): {quiet:.0f}")
     assert quiet == 0
     before = {s: t["seq"] for s, t in (await fleet.md_last()).items()}
-    admin = aioredis.Redis.from_url(fleet.redis_url, socket_timeout=2.0)
+    admin = redisconn.connect(fleet.redis_url, socket_timeout=2.0)
     try:
         await admin.flushall()
     finally:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import redis
 
-from livews_common import names, redis_acl
+from livews_common import names, redis_acl, redisconn
 from livews_devtools.fleet import Fleet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -42,10 +42,10 @@ def acl_fleet(shared_fleet: Fleet) -> Fleet:
 @pytest.fixture(scope="module")
 def clients(acl_fleet: Fleet) -> Iterator[dict[str, redis.Redis]]:
     made = {
-        role: redis.Redis.from_url(acl_fleet.redis_role_url(role), socket_timeout=5)
+        role: redisconn.connect_sync(acl_fleet.redis_role_url(role), socket_timeout=5)
         for role in redis_acl.SERVICE_ROLES
     }
-    made["admin"] = redis.Redis.from_url(acl_fleet.redis_url, socket_timeout=5)
+    made["admin"] = redisconn.connect_sync(acl_fleet.redis_url, socket_timeout=5)
     try:
         yield made
     finally:

@@ -201,8 +201,9 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
         return cast(aioredis.Redis, RedisCluster(startup_nodes=nodes, **options))
     manager: Any = Sentinel(list(target.nodes), sentinel_kwargs=_sentinel_kwargs(options))  # type: ignore[no-untyped-call]
     primary = manager.master_for(
-        target.service, redis_class=aioredis.Redis, db=target.db, **options
+        target.service, redis_class=_SentinelPrimary, db=target.db, **options
     )
+    primary.sentinel_clients = tuple(manager.sentinels)
     return cast(aioredis.Redis, primary)
 
 
@@ -223,5 +224,31 @@ def connect_sync(url: str, **options: Any) -> redis.Redis:
         return cast(redis.Redis, SyncCluster(startup_nodes=nodes, **options))
     sentinels: Any = SyncSentinel
     manager = sentinels(list(target.nodes), sentinel_kwargs=_sentinel_kwargs(options))
-    primary = manager.master_for(target.service, redis_class=redis.Redis, db=target.db, **options)
+    primary = manager.master_for(
+        target.service, redis_class=_SyncSentinelPrimary, db=target.db, **options
+    )
+    primary.sentinel_clients = tuple(manager.sentinels)
     return cast(redis.Redis, primary)
+
+
+class _SentinelPrimary(aioredis.Redis):
+    """The Sentinel-managed primary's client; closing it also closes its connections to the
+    Sentinels (redis-py leaves those open, one set per client made)."""
+
+    sentinel_clients: tuple[aioredis.Redis, ...] = ()
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for client in self.sentinel_clients:
+            await client.aclose()
+
+
+class _SyncSentinelPrimary(redis.Redis):
+    """The blocking twin of :class:`_SentinelPrimary`."""
+
+    sentinel_clients: tuple[redis.Redis, ...] = ()
+
+    def close(self) -> None:
+        super().close()
+        for client in self.sentinel_clients:
+            client.close()

@@ -4,6 +4,10 @@ Starts every part that exists — an embedded Redis when ``REDIS_URL`` is unset,
 emulator when no Fyers app is configured, auth, the ingestor, a gateway and the web dev
 server — with each line of output prefixed by its name. A change to a service's source
 restarts that service. Ctrl-C (or SIGTERM) stops everything; nothing is left behind.
+
+``LIVEWS_REDIS=cluster`` (a local 3×2 Redis Cluster) or ``LIVEWS_REDIS=sentinel`` (a primary,
+2 replicas and 3 Sentinels) runs the embedded Redis as that topology instead of one server;
+the services get the matching ``redis+cluster://`` / ``redis+sentinel://`` URL (CONTRACT §1).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from livews_common.settings import redact_redis_url, resolve_redis_url
 from livews_devtools.ports import busy_ports
 from livews_devtools.processes import script
 from livews_devtools.redis_server import RedisServer, role_url
+from livews_devtools.redis_topology import DEV_ENV, RedisTopology, make_redis, redis_kind
 
 ROOT = Path(__file__).resolve().parents[4]
 COLOURS = ["36", "35", "33", "32", "34", "31", "96"]
@@ -108,7 +113,7 @@ class Fleet:
                     await self.start(part)
 
 
-def write_redis_urls(redis: RedisServer) -> Path:
+def write_redis_urls(redis: RedisTopology) -> Path:
     """``$LIVEWS_STATE_DIR/redis/<user>.url`` (0600) for the admin and the consumer user."""
     state = Path(os.environ.get("LIVEWS_STATE_DIR", ROOT / ".livews")).resolve()
     directory = state / "redis"
@@ -166,14 +171,14 @@ def plan(args: argparse.Namespace, redis_url: str) -> tuple[list[Part], str]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    redis: RedisServer | None = None
+    redis: RedisTopology | None = None
     redis_url = os.environ.get("REDIS_URL", "")
     if not redis_url:
-        redis = RedisServer(args.redis_port)
+        kind = redis_kind(None, DEV_ENV)
+        redis = RedisServer(args.redis_port) if kind == "single" else make_redis(kind, DEV_ENV)
         redis.start()
         redis_url = redis.url
-        _print("redis", "37", f"embedded redis-server ({redis.binary}) at "
-               f"{redact_redis_url(redis_url)}")  # fmt: skip
+        _print("redis", "37", f"embedded Redis ({kind}) at {redact_redis_url(redis_url)}")
         if redis.acl:
             # Credentials go to files, never to the console: the admin URL (for redis-cli)
             # and the read-only consumer user an internal service would get.
@@ -220,6 +225,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 0 <= args.redis_port <= 65535:
         parser.error(f"argument --redis-port: {args.redis_port} is out of range (0-65535)")
+    try:
+        redis_kind(None, DEV_ENV)
+    except ValueError as exc:
+        cli.fail("livews-dev", str(exc))
     redis_url = os.environ.get("REDIS_URL", "")
     if redis_url:
         cli.load_settings("livews-dev", lambda: resolve_redis_url(redis_url))
@@ -231,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.check_config:
         items: list[tuple[str, object]] = [(f"--{n}-port", p) for n, p in ports.items()]
         state = os.environ.get("LIVEWS_STATE_DIR", str(ROOT / ".livews"))
-        items += [("REDIS_URL", redis_url or "(embedded redis-server)"),
+        embedded = f"(embedded Redis: {os.environ.get(DEV_ENV) or 'single'})"
+        items += [("REDIS_URL", redis_url or embedded),
                   ("LIVEWS_STATE_DIR", state)]  # fmt: skip
         cli.print_settings("livews-dev", items)
     # Checked before anything starts: a half-started fleet on a busy port helps nobody.

@@ -38,18 +38,17 @@ from typing import Any
 import httpx
 import pytest
 import redis
-import redis.asyncio as aioredis
 import socketio
 from cryptography.fernet import Fernet
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_devtools.fleet_auth import AuthService, login, login_async, refresh_async, start_auth
 from livews_devtools.fleet_gateway import GatewayProcess, Nginx, start_gateway, start_nginx
 from livews_devtools.fleet_marketdata import FEED_ACCOUNT, Marketdata, start_marketdata
 from livews_devtools.processes import ProcessFailed, ServiceProcess
 from livews_devtools.pytest_plugin import Emulator, start_emulator
 from livews_devtools.recorder import RecordingClient
-from livews_devtools.redis_server import RedisServer
+from livews_devtools.redis_topology import RedisTopology, make_redis
 
 #: Environment the ingestors run with here: fast fault detection and reconnects.
 MARKETDATA_ENV = {
@@ -103,7 +102,8 @@ class Fleet:
         self.procs: dict[str, ServiceProcess] = {}
         #: Parts stopped on purpose (by kill/stop/signal here) and not restarted since.
         self.down: set[str] = set()
-        self.redis = RedisServer()
+        # One server, a 3x2 Cluster or Sentinel: LIVEWS_TEST_REDIS (redis_topology).
+        self.redis: RedisTopology = make_redis()
         self.emulator: Emulator
         self.auth: AuthService
         self.ingestors: list[Marketdata] = []
@@ -219,7 +219,7 @@ class Fleet:
         return bool(self._sync_redis(lambda r: r.hlen(names.LAST_TICKS)))
 
     def _sync_redis(self, fn: Callable[[redis.Redis], Any]) -> Any:
-        client = redis.Redis.from_url(self.redis.url, socket_timeout=2.0)
+        client = redisconn.connect_sync(self.redis.url, socket_timeout=2.0)
         try:
             return fn(client)
         except redis.RedisError:
@@ -271,9 +271,8 @@ class Fleet:
     def pids(self) -> dict[str, int]:
         """Process id of every running part (for psutil sampling)."""
         pids = {n: p.pid for n, p in self.procs.items() if p.alive and p.pid is not None}
-        proc = getattr(self.redis, "_proc", None)
-        if self.redis.running and proc is not None:
-            pids["redis"] = proc.pid
+        for node, pid in self.redis.pids().items():
+            pids["redis" if node == "redis" else f"redis-{node}"] = pid
         return pids
 
     def gateway(self, name: str) -> GatewayProcess:
@@ -410,9 +409,13 @@ class Fleet:
 
     async def pause_redis(self, seconds: float) -> None:
         """``CLIENT PAUSE … ALL`` (reads and writes of every client) for ``seconds``; no wait."""
-        client = aioredis.Redis.from_url(self.redis.url)
+        client = redisconn.connect(self.redis.url)
         try:
-            await client.client_pause(int(seconds * 1000), all=True)
+            if redisconn.is_cluster(client):  # every node, not just one
+                pause: Any = client.execute_command
+                await pause("CLIENT PAUSE", int(seconds * 1000), "ALL", target_nodes="all")
+            else:
+                await client.client_pause(int(seconds * 1000), all=True)
         finally:
             await client.aclose()
 
@@ -431,7 +434,7 @@ class Fleet:
 
     async def md_last(self) -> dict[str, dict[str, Any]]:
         """``md:last`` decoded (symbol → Tick)."""
-        client = aioredis.Redis.from_url(self.redis.url, socket_timeout=2.0)
+        client = redisconn.connect(self.redis.url, socket_timeout=2.0)
         try:
             raw = await client.hgetall(names.LAST_TICKS)
         finally:
@@ -439,7 +442,7 @@ class Fleet:
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
     async def md_status(self) -> dict[str, Any] | None:
-        client = aioredis.Redis.from_url(self.redis.url, socket_timeout=2.0)
+        client = redisconn.connect(self.redis.url, socket_timeout=2.0)
         try:
             raw = await client.get(names.STATUS)
         finally:

@@ -25,9 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import redis
 
-from livews_common import names, redis_acl
+from livews_common import names, redis_acl, redisconn
 from livews_common.feedtoken import FeedToken, load_token_cipher
 from livews_devtools.ports import free_port
 from livews_devtools.processes import ServiceProcess, script
@@ -143,7 +142,7 @@ def seal_feed_token(
         issued_at=int(time.time() * 1000),
         refresh_expires_at=refresh_expires_at,
     )
-    client = redis.Redis.from_url(redis_url)
+    client = redisconn.connect_sync(redis_url)
     try:
         client.set(names.FEED_TOKEN, cipher.seal(feed))
         if notify:

@@ -4,6 +4,10 @@ Loaded by the repository's root ``conftest.py``. With ``REDIS_URL`` set, tests u
 server instead of starting one (each test still gets its own, flushed, database number —
 point it at a Redis you can spare).
 
+``LIVEWS_TEST_REDIS=cluster|sentinel`` makes the private Redis a local 3×2 Cluster or a
+Sentinel-managed primary (``livews_devtools.redis_topology``); on a Cluster, which has only
+database 0, every test shares it and ``redis_url`` flushes it first.
+
 The private Redis runs with the fleet's ACL users (``livews_common.redis_acl``; default user
 off): ``redis_url`` and ``redis_client`` are the admin's, for tests that poke Redis, while the
 service harnesses (fleet_auth, fleet_gateway, fleet_marketdata) start each service as its own
@@ -21,24 +25,24 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-import redis
 import redis.asyncio as aioredis
 
+from livews_common import redisconn
 from livews_devtools.ports import free_port
 from livews_devtools.processes import ServiceProcess, script
-from livews_devtools.redis_server import RedisServer
+from livews_devtools.redis_topology import RedisTopology, start_redis
 
 _DB_NUMBERS = itertools.cycle(range(1, 16))
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer | None]:
-    """The session's private redis-server, or None when ``REDIS_URL`` names one to use."""
+def redis_server() -> Iterator[RedisTopology | None]:
+    """The session's private Redis (of ``LIVEWS_TEST_REDIS``'s topology), or None when
+    ``REDIS_URL`` names one to use."""
     if os.environ.get("REDIS_URL"):
         yield None
         return
-    server = RedisServer()
-    server.start()
+    server = start_redis()
     try:
         yield server
     finally:
@@ -46,12 +50,18 @@ def redis_server() -> Iterator[RedisServer | None]:
 
 
 @pytest.fixture(scope="session")
-def redis_base_url(redis_server: RedisServer | None) -> str:
+def redis_base_url(redis_server: RedisTopology | None) -> str:
     return redis_server.url if redis_server else os.environ["REDIS_URL"]
 
 
 def with_db(url: str, db: int) -> str:
+    """``url`` on database ``db`` (a Cluster has database 0 only: unchanged there)."""
+    target = redisconn.parse(url)
     parts = urlsplit(url)
+    if target.kind == "cluster":
+        return url
+    if target.kind == "sentinel":
+        return url[: len(url) - len(parts.path)] + f"/{parts.path.split('/')[1]}/{db}"
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
@@ -59,9 +69,9 @@ def with_db(url: str, db: int) -> str:
 def redis_url(redis_base_url: str) -> Iterator[str]:
     """A Redis URL on a database number of its own, empty at the start of the test."""
     url = with_db(redis_base_url, next(_DB_NUMBERS))
-    client = redis.Redis.from_url(url)
+    client = redisconn.connect_sync(url)
     try:
-        client.flushdb()
+        client.flushdb()  # on a Cluster: on every primary
         yield url
     finally:
         client.close()
@@ -70,7 +80,7 @@ def redis_url(redis_base_url: str) -> Iterator[str]:
 @pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     """An asyncio Redis client on the test's own database."""
-    client = aioredis.Redis.from_url(url=redis_url)
+    client = redisconn.connect(redis_url)
     try:
         yield client
     finally:

@@ -177,6 +177,10 @@ class RedisServer(Started):
         """The redis-server's process id while it runs."""
         return self._proc.pid if self.running and self._proc is not None else None
 
+    def pids(self) -> dict[str, int]:
+        """``{"redis": pid}`` while it runs (the fleet samples it)."""
+        return {"redis": self._proc.pid} if self.running and self._proc is not None else {}
+
     @property
     def workdir(self) -> Path:
         """Its working directory (``--dir``: the log, the ACL file, a cluster's nodes.conf)."""
