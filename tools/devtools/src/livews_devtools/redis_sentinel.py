@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import tempfile
 import time
-from pathlib import Path
-from types import TracebackType
 
 import redis
 
 from livews_common import redis_acl
 from livews_common.settings import redis_url_with_credentials
-from livews_devtools.ports import free_port
 from livews_devtools.redis_server import (
     ACL_MIN_VERSION,
+    RedisServer,
     RedisUnavailable,
+    Started,
     find_redis_server,
     redis_version,
-    role_password,
     role_url,
 )
 
@@ -48,51 +45,25 @@ DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 2000
 
 
-class _Process:
-    """One redis-server (data node or Sentinel) on its own port and directory."""
+class _Sentinel(RedisServer):
+    """One Sentinel: a redis-server in Sentinel mode, reached without a user."""
 
-    def __init__(self, name: str, port: int, workdir: Path) -> None:
-        self.name = name
-        self.port = port
-        self.dir = workdir / name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.proc: subprocess.Popen[bytes] | None = None
+    def __init__(self, binary: str, conf: list[str]) -> None:
+        super().__init__(binary=binary, acl=False)
+        self.conf = conf
 
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def spawn(self, argv: list[str]) -> None:
-        with (self.dir / "redis.log").open("ab") as log:
-            # Its own session: a Ctrl-C meant for a dev runner must not reach Redis first.
-            self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir
-            )
-
-    def stop(self, timeout: float) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def kill(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-
-    def log_tail(self, lines: int = 10) -> str:
-        path = self.dir / "redis.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+    def start(self, timeout: float = 10.0) -> None:
+        path = self.workdir / "sentinel.conf"  # Sentinel rewrites it as it learns
+        path.write_text("\n".join([f"port {self.port}", "bind 127.0.0.1", *self.conf, ""]))
+        with (self.workdir / "redis.log").open("ab") as log:
+            self._proc = subprocess.Popen(
+                [self.binary, str(path), "--sentinel", "--loglevel", "warning"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        # Whether it answers is checked by RedisSentinelServer.wait_stable.
 
 
-class RedisSentinelServer:
+class RedisSentinelServer(Started):
     """Primary + 2 replicas + 3 Sentinels from ``redis-server``; see the module doc."""
 
     def __init__(self, *, replicas: int = 2, sentinels: int = 3, binary: str | None = None) -> None:
@@ -101,11 +72,13 @@ class RedisSentinelServer:
             raise RedisUnavailable(f"{self.binary} is older than Redis 7.0 (no ACL selectors)")
         self.acl = True
         self.admin_password = secrets.token_hex(16)
-        self._tmp = tempfile.TemporaryDirectory(prefix="livews-sentinel-")
-        root = Path(self._tmp.name)
-        self.nodes = [_Process(f"node{i}", free_port(), root) for i in range(1 + replicas)]
-        self.sentinels = [_Process(f"sentinel{i}", free_port(), root) for i in range(sentinels)]
-        self._aclfile = root / "users.acl"
+        self.nodes = [
+            RedisServer(binary=self.binary, admin_password=self.admin_password)
+            for _ in range(1 + replicas)
+        ]
+        self.sentinels = [_Sentinel(self.binary, []) for _ in range(sentinels)]
+        #: Data nodes stopped on purpose (kill_primary) and not restarted since.
+        self._down: set[int] = set()
 
     # -- where things are ---------------------------------------------------------------------
 
@@ -122,67 +95,57 @@ class RedisSentinelServer:
         return role_url(self.url, role)
 
     def passwords(self) -> dict[str, str]:
-        """Every ACL user's password, by role name."""
-        found = {r: role_password(self.admin_password, r) for r in redis_acl.SERVICE_ROLES}
-        return {**found, redis_acl.ADMIN: self.admin_password}
+        """Every ACL user's password, by role name (the same on every data node)."""
+        return self.nodes[0].passwords()
 
     @property
     def running(self) -> bool:
-        """Every Sentinel is up and so is at least one data node (a killed primary is a fault
-        the topology rides out, not a stopped Redis)."""
-        return all(s.alive for s in self.sentinels) and any(n.alive for n in self.nodes)
+        """Every Sentinel and every data node not killed on purpose runs (a killed primary is
+        a fault the topology rides out, not a stopped Redis)."""
+        nodes = [n for n in self.nodes if n.port not in self._down]
+        return bool(nodes) and all(p.running for p in self.sentinels + nodes)
 
     def pids(self) -> dict[str, int]:
-        """Process id of every running node and Sentinel, by name."""
-        return {p.name: p.proc.pid for p in self.nodes + self.sentinels if p.proc and p.alive}
+        """``{"node<port>" | "sentinel<port>": pid}`` of the processes that run."""
+        found = {f"node{n.port}": n.pid for n in self.nodes}
+        found |= {f"sentinel{s.port}": s.pid for s in self.sentinels}
+        return {name: pid for name, pid in found.items() if pid is not None}
 
     # -- start and stop -----------------------------------------------------------------------
 
-    def _node_argv(self, node: _Process, primary: int | None) -> list[str]:
-        argv = [self.binary, "--port", str(node.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(node.dir),
-                "--daemonize", "no", "--loglevel", "warning", "--maxclients", "20000",
-                "--aclfile", str(self._aclfile),
-                "--masteruser", redis_acl.ADMIN, "--masterauth", self.admin_password,
-                # A replica that must resync after a failover gets the data over the socket
-                # at once, not after the default five-second wait for more replicas.
-                "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]  # fmt: skip
-        if primary is not None:
-            argv += ["--replicaof", "127.0.0.1", str(primary)]
-        return argv
+    def _start_node(self, node: RedisServer, primary: int | None, timeout: float) -> None:
+        node.extra_args = (
+            "--masteruser", redis_acl.ADMIN, "--masterauth", self.admin_password,
+            # A replica that must resync after a failover gets the data over the socket at
+            # once, not after the default five-second wait for more replicas.
+            "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+            *(("--replicaof", "127.0.0.1", str(primary)) if primary is not None else ()),
+        )  # fmt: skip
+        node.start(timeout)
+        self._down.discard(node.port)
 
-    def _sentinel_conf(self, sentinel: _Process, primary: int) -> Path:
-        conf = sentinel.dir / "sentinel.conf"
-        conf.write_text(
-            "\n".join(
-                [
-                    f"port {sentinel.port}",
-                    "bind 127.0.0.1",
-                    f"dir {sentinel.dir}",
-                    f"sentinel monitor {SERVICE} 127.0.0.1 {primary} {QUORUM}",
-                    f"sentinel auth-user {SERVICE} {redis_acl.ADMIN}",
-                    f"sentinel auth-pass {SERVICE} {self.admin_password}",
-                    f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
-                    f"sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}",
-                    f"sentinel parallel-syncs {SERVICE} {len(self.nodes)}",
-                    "",
-                ]
-            )
-        )
-        return conf
+    def _sentinel_conf(self, sentinel: _Sentinel, primary: int) -> list[str]:
+        return [
+            f"dir {sentinel.workdir}",
+            f"sentinel monitor {SERVICE} 127.0.0.1 {primary} {QUORUM}",
+            f"sentinel auth-user {SERVICE} {redis_acl.ADMIN}",
+            f"sentinel auth-pass {SERVICE} {self.admin_password}",
+            f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
+            f"sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}",
+            f"sentinel parallel-syncs {SERVICE} {len(self.nodes)}",
+        ]
 
     def start(self, timeout: float = 20.0) -> None:
         """Start the nodes (the first one primary) and the Sentinels; wait until stable."""
-        self._aclfile.write_text(redis_acl.acl_file(self.passwords()))
-        self._aclfile.chmod(0o600)
+        deadline = time.monotonic() + timeout
         primary = self.nodes[0].port
-        for i, node in enumerate(self.nodes):
-            node.spawn(self._node_argv(node, None if i == 0 else primary))
-        for sentinel in self.sentinels:
-            conf = self._sentinel_conf(sentinel, primary)
-            sentinel.spawn([self.binary, str(conf), "--sentinel", "--loglevel", "warning"])
         try:
-            self.wait_stable(timeout)
+            for i, node in enumerate(self.nodes):
+                self._start_node(node, None if i == 0 else primary, timeout)
+            for sentinel in self.sentinels:
+                sentinel.conf = self._sentinel_conf(sentinel, primary)
+                sentinel.start()
+            self.wait_stable(max(1.0, deadline - time.monotonic()))
         except BaseException:
             self.stop()
             raise
@@ -204,31 +167,19 @@ class RedisSentinelServer:
         self.start()
 
     def close(self) -> None:
-        self.stop()
-        self._tmp.cleanup()
-
-    def __enter__(self) -> RedisSentinelServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+        for proc in self.sentinels + self.nodes:
+            proc.close()
 
     # -- faults -------------------------------------------------------------------------------
 
-    def _client(self, port: int, *, admin: bool = True) -> redis.Redis:
-        if not admin:  # a Sentinel: no users
-            return redis.Redis(port=port, socket_timeout=1.0, socket_connect_timeout=0.5)
-        return redis.Redis(
-            port=port, username=redis_acl.ADMIN, password=self.admin_password,
-            socket_timeout=1.0, socket_connect_timeout=0.5,
-        )  # fmt: skip
-
     def _ask(self, port: int, *args: str, admin: bool = True) -> object:
-        """One command to the process on ``port``; None when it does not answer."""
-        client = self._client(port, admin=admin)
+        """One command to the process on ``port`` (a Sentinel without ``admin``); None when
+        it does not answer."""
+        client = redis.Redis(
+            port=port, socket_timeout=1.0, socket_connect_timeout=0.5,
+            username=redis_acl.ADMIN if admin else None,
+            password=self.admin_password if admin else None,
+        )  # fmt: skip
         try:
             return client.execute_command(*args)  # type: ignore[no-untyped-call]
         except redis.RedisError:
@@ -236,13 +187,14 @@ class RedisSentinelServer:
         finally:
             client.close()
 
-    def _sentinel_view(self, sentinel: _Process) -> tuple[int, int] | None:
+    def _sentinel_view(self, sentinel: _Sentinel) -> tuple[int, int] | None:
         """``(primary port, other Sentinels known)`` as ``sentinel`` sees it, if it is sure."""
         found = self._ask(sentinel.port, "SENTINEL", "MASTER", SERVICE, admin=False)
-        if not isinstance(found, (list, dict)):
+        if isinstance(found, list):
+            found = dict(zip(found[::2], found[1::2], strict=True))
+        if not isinstance(found, dict):
             return None
-        info = found if isinstance(found, dict) else dict(zip(found[::2], found[1::2], strict=True))
-        info = {_text(k): _text(v) for k, v in info.items()}
+        info = {_text(k): _text(v) for k, v in found.items()}
         if info.get("flags") != "master":  # s_down, o_down, failover_in_progress…
             return None
         return int(info["port"]), int(info["num-other-sentinels"])
@@ -251,7 +203,7 @@ class RedisSentinelServer:
         """The port of the node the Sentinels elect as primary (``name`` is for the Cluster
         harness's signature: one primary serves every key here)."""
         for sentinel in self.sentinels:
-            if sentinel.alive:
+            if sentinel.running:
                 addr = self._ask(
                     sentinel.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE, admin=False
                 )
@@ -259,42 +211,43 @@ class RedisSentinelServer:
                     return int(addr[1])
         raise RedisUnavailable("no Sentinel names a primary")
 
-    def node(self, port: int) -> _Process:
+    def node(self, port: int) -> RedisServer:
+        """The data node on ``port``."""
         return next(n for n in self.nodes if n.port == port)
 
     def kill_primary(self, name: str | None = None) -> int:
         """SIGKILL the current primary, as a crash would; its port."""
         port = self.primary_port(name)
+        self._down.add(port)
         self.node(port).kill()
         return port
 
-    def restart_node(self, port: int) -> None:
+    def restart_node(self, port: int, timeout: float = 10.0) -> None:
         """Bring a stopped data node back on ``port`` as a replica of the current primary
         (empty, as after a crash without persistence: it resyncs)."""
         node = self.node(port)
-        if node.alive:
-            return
-        node.spawn(self._node_argv(node, self.primary_port()))
+        if not node.running:
+            self._start_node(node, self.primary_port(), timeout)
 
-    def _stable(self) -> str:
+    def _unstable(self) -> str:
         """What is not settled yet ('' once it is)."""
-        live_sentinels = [s for s in self.sentinels if s.alive]
-        if len(live_sentinels) < QUORUM:
-            return f"only {len(live_sentinels)} Sentinels running"
-        views = {s.name: self._sentinel_view(s) for s in live_sentinels}
+        sentinels = [s for s in self.sentinels if s.running]
+        if len(sentinels) < QUORUM:
+            return f"only {len(sentinels)} Sentinels running"
+        views = {s.port: self._sentinel_view(s) for s in sentinels}
         primaries = {v[0] for v in views.values() if v}
         if None in views.values() or len(primaries) != 1:
             return f"Sentinels disagree or are unsure: {views}"
         primary = primaries.pop()
-        if any(v and v[1] < len(live_sentinels) - 1 for v in views.values()):
+        if any(v and v[1] < len(sentinels) - 1 for v in views.values()):
             return f"Sentinels do not know each other yet: {views}"
-        if not any(n.port == primary and n.alive for n in self.nodes):
+        if not any(n.port == primary and n.running for n in self.nodes):
             return f"the elected primary {primary} is not running"
         role = self._ask(primary, "ROLE")
         if not isinstance(role, list) or _text(role[0]) != "master":
             return f"{primary} does not answer as master: {role}"
         for node in self.nodes:
-            if node.alive and node.port != primary:
+            if node.running and node.port != primary:
                 info = self._ask(node.port, "INFO", "replication")
                 if (
                     not isinstance(info, dict)
@@ -309,10 +262,12 @@ class RedisSentinelServer:
         other, and every other running node replicates from it."""
         deadline = time.monotonic() + timeout
         while True:
-            for proc in self.nodes + self.sentinels:
-                if proc.proc is not None and not proc.alive:
-                    raise RedisUnavailable(f"{proc.name} exited:\n{proc.log_tail()}")
-            why = self._stable()
+            for proc in self.sentinels + self.nodes:
+                if proc.port not in self._down and not proc.running:
+                    log = proc.workdir / "redis.log"
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise RedisUnavailable(f"redis-server on {proc.port} is not running:\n{tail}")
+            why = self._unstable()
             if not why:
                 return
             if time.monotonic() > deadline:
