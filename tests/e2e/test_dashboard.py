@@ -2,8 +2,10 @@
 
 Runs web/e2e/board.e2e.mjs (playwright-core driving Debian's Chromium): sign in through the
 emulated Fyers login → the board fills → prices change → filter, sort, search, depth and
-theme switch → the gateway serving the page is killed → the page shows reconnecting and
-recovers by itself. Screenshots of both themes and the phone layout land in the test's
+theme switch → the chart draws candles and a new bar rolls in (the ingestors cut bars every
+``BAR_SECONDS``) → the emulator closes the market and every row goes stale without a name
+being truncated (laptop and phone) → the gateway serving the page is killed → within a second
+a banner says so and the board dims; both clear by themselves on return. Screenshots of both themes and the phone layout land in the test's
 artifacts directory (web/test-results/ by default).
 """
 
@@ -25,6 +27,8 @@ from livews_devtools.fleet import Fleet
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 CHROMIUM = os.environ.get("LIVEWS_E2E_CHROMIUM", "/usr/bin/chromium")
+# Test-only bar period (MARKETDATA_BAR_SECONDS), so the chart shows a new bar within seconds.
+BAR_SECONDS = 5
 
 
 def _needs_build(dist: Path) -> bool:
@@ -88,7 +92,10 @@ def test_dashboard_end_to_end(
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run scripts/system-deps.sh"
     url, killed, handler = kill_url
     artifacts = Path(os.environ.get("LIVEWS_E2E_ARTIFACTS", WEB / "test-results"))
-    with Fleet(tmp_path / "fleet", web_root=web_dist, ticks_per_second=200) as fleet:
+    with Fleet(
+        tmp_path / "fleet", web_root=web_dist, ticks_per_second=200,
+        marketdata_env={"MARKETDATA_BAR_SECONDS": str(BAR_SECONDS)},
+    ) as fleet:  # fmt: skip
         handler.fleet = fleet
         # The page runs under the edge's CSP (board.e2e.mjs fails on any violation it logs).
         csp = httpx.get(f"{fleet.url}/").headers.get("content-security-policy", "")
@@ -102,6 +109,8 @@ def test_dashboard_end_to_end(
             "LIVEWS_E2E_ARTIFACTS": str(artifacts),
             # The dashboard asks for the compact encoding unless the page says json (CONTRACT §3).
             "LIVEWS_E2E_FORMAT": encoding,
+            "LIVEWS_E2E_EMULATOR_URL": fleet.emulator.url,
+            "LIVEWS_E2E_BAR_MS": str(BAR_SECONDS * 1000),
         }
         result = subprocess.run(
             ["node", "--test", "--test-concurrency=1", "e2e/board.e2e.mjs"],
@@ -110,5 +119,5 @@ def test_dashboard_end_to_end(
         report = f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}\n{fleet.log_tails(10)}"
         assert result.returncode == 0, report
         assert len(killed) == 1, f"no gateway held the page's socket\n{report}"
-    for shot in ("board-dark.png", "board-light.png", "board-phone.png"):
+    for shot in ("board-dark.png", "board-light.png", "board-phone.png", "chart.png", "disconnected.png"):
         assert (artifacts / shot).stat().st_size > 0, shot

@@ -1,8 +1,11 @@
 /**
  * Frame-time benchmark: the built dashboard in headless Chromium, fed 200 symbols × 10
  * updates/s of synthetic ticks (`?bench=synthetic`) through the page's own feed handlers,
- * frame coalescer, React state and memoized rows — everything but the socket. Frame times are
- * the intervals between requestAnimationFrame callbacks over LIVEWS_BENCH_SECONDS (10 s).
+ * frame coalescer, React state and memoized rows — everything but the socket — with the chart
+ * of the selected symbol open and a sparkline in every row (one-minute bars of the day, the
+ * open bar of every symbol updated once a second). Frame times are the intervals between
+ * requestAnimationFrame callbacks over LIVEWS_BENCH_SECONDS (10 s). It also records the size
+ * of the JavaScript the page loads (dist/assets, without the benchmark's own chunk).
  *
  * Prints the numbers and writes ../bench/results/web_frames.json in the shape every
  * benchmark of the repository writes (bench/_results.py). `npm run bench` builds first.
@@ -13,7 +16,8 @@
  *   LIVEWS_BENCH_BATCHES   socket frames per second carrying them (default 50)
  *   LIVEWS_E2E_CHROMIUM    the browser (default /usr/bin/chromium)
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -26,6 +30,24 @@ const RATE = Number(env.LIVEWS_BENCH_RATE ?? 10);
 const BATCHES = Number(env.LIVEWS_BENCH_BATCHES ?? 50);
 const WARMUP_MS = 2000;
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
+const ASSETS = fileURLToPath(new URL("../dist/assets/", import.meta.url));
+const VIEWPORT = { width: 1440, height: 900 };
+/** The app's JavaScript before issue #16 (commit 469d0f8: no chart library), for comparison. */
+const BUNDLE_BEFORE_KB = 259.67;
+const BUNDLE_BEFORE_GZIP_KB = 85.38;
+
+/** Size of the app's JavaScript in dist/assets (kB, raw and gzip -9), the benchmark chunk excluded. */
+function bundleSize() {
+  let raw = 0;
+  let gzip = 0;
+  for (const name of readdirSync(ASSETS)) {
+    if (!name.endsWith(".js") || name.startsWith("BenchApp")) continue;
+    const bytes = readFileSync(`${ASSETS}${name}`);
+    raw += bytes.length;
+    gzip += gzipSync(bytes, { level: 9 }).length;
+  }
+  return { raw: raw / 1000, gzip: gzip / 1000 };
+}
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
@@ -86,7 +108,7 @@ async function main() {
   });
   try {
     const page = await browser.newPage({
-      viewport: { width: 1366, height: 900 },
+      viewport: VIEWPORT,
       reducedMotion: env.LIVEWS_BENCH_REDUCED_MOTION === "1" ? "reduce" : "no-preference",
     });
     const errors = [];
@@ -97,7 +119,16 @@ async function main() {
       SYMBOLS,
       { timeout: 30_000 },
     );
+    // The chart of the selected symbol is open and the rows draw their sparklines.
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="chart"]')?.dataset.bars ?? 0) >= 100, null, {
+      timeout: 30_000,
+    });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"] polyline').length >= 20, null, { timeout: 30_000 });
     await page.waitForTimeout(WARMUP_MS);
+    const view = await page.evaluate(() => ({
+      chartBars: Number(document.querySelector('[data-testid="chart"]').dataset.bars),
+      sparklines: document.querySelectorAll('[data-testid="sparkline"] polyline').length,
+    }));
     const cdp = await page.context().newCDPSession(page);
     await cdp.send("Performance.enable");
     const busy = async () => {
@@ -109,6 +140,7 @@ async function main() {
     const busySeconds = (await busy()) - busyBefore;
     if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
 
+    const bundle = bundleSize();
     const seconds = run.elapsedMs / 1000;
     const frames = run.frames;
     const ticksPerS = (run.after.received - run.before.received) / seconds;
@@ -126,6 +158,12 @@ async function main() {
       board_updates_per_s: [rendersPerS, "flushes/s"],
       main_thread_busy_pct: [(busySeconds / seconds) * 100, "%"],
       symbols: [SYMBOLS, "symbols"],
+      chart_bars: [view.chartBars, "bars"],
+      sparklines_drawn: [view.sparklines, "rows"],
+      bundle_js_kb: [bundle.raw, "kB"],
+      bundle_js_gzip_kb: [bundle.gzip, "kB"],
+      bundle_js_kb_before: [BUNDLE_BEFORE_KB, "kB"],
+      bundle_js_gzip_kb_before: [BUNDLE_BEFORE_GZIP_KB, "kB"],
     };
     const doc = {
       name: "web_frames",
@@ -138,10 +176,14 @@ async function main() {
       },
       metrics: Object.fromEntries(Object.entries(metrics).map(([k, [v, unit]]) => [k, { value: round(v), unit }])),
       notes:
-        `Headless Chromium (--disable-gpu, software rendering), 1366x900, ${SYMBOLS} symbols x ${RATE} updates/s of ` +
-        `synthetic ticks in ${BATCHES} batches/s through the page's feed handlers, per-frame coalescer and memoized rows (no socket); ` +
+        `Headless Chromium (--disable-gpu, software rendering), ${VIEWPORT.width}x${VIEWPORT.height}, ${SYMBOLS} symbols x ${RATE} updates/s of ` +
+        `synthetic ticks in ${BATCHES} batches/s through the page's feed handlers, per-frame coalescer and memoized rows (no socket), ` +
+        `with the selected symbol's candlestick chart open and a sparkline in every row (one-minute bars, each symbol's open bar ` +
+        `updated once a second); ` +
         `frame time = interval between requestAnimationFrame callbacks over ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up. ` +
-        `Long tasks are main-thread tasks over 50 ms. Shared 2-core machine: compare runs, not absolutes.`,
+        `Long tasks are main-thread tasks over 50 ms. Shared 2-core machine: compare runs, not absolutes. ` +
+        `bundle_js_* = the app's JavaScript in dist/assets without the benchmark chunk (gzip -9); *_before = the same at ` +
+        `commit 469d0f8, before the chart library (vite's own report then: 259.67 kB, 85.38 kB gzip).`,
     };
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(`${RESULTS}web_frames.json`, JSON.stringify(doc, null, 2) + "\n");

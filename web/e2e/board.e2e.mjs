@@ -13,6 +13,10 @@
  *   LIVEWS_E2E_ARTIFACTS  where screenshots go (default web/test-results)
  *   LIVEWS_E2E_FORMAT     tick encoding the page must use: compact (default) or json (set in
  *                         localStorage livews.format; checked on the page's websocket frames)
+ *   LIVEWS_E2E_EMULATOR_URL  optional: the Fyers emulator, whose /admin/market closes the market
+ *                         (no trades → every row goes stale: the stale marks must not truncate names)
+ *   LIVEWS_E2E_BAR_MS     optional: the ingestor's bar period (MARKETDATA_BAR_SECONDS × 1000);
+ *                         set, the chart must show a new bar roll in (default: 60 s bars, not waited for)
  *
  * Run: `npm run e2e` (node's test runner). The steps share one page and run in order.
  */
@@ -31,6 +35,10 @@ const DEFAULT_ROWS = 52;
 const MIN_FILLED = Number(env.LIVEWS_E2E_MIN_FILLED ?? DEFAULT_ROWS);
 const STEP_TIMEOUT = 60_000;
 const FORMAT = env.LIVEWS_E2E_FORMAT ?? "compact";
+const EMULATOR = env.LIVEWS_E2E_EMULATOR_URL ?? null;
+const BAR_MS = env.LIVEWS_E2E_BAR_MS ? Number(env.LIVEWS_E2E_BAR_MS) : null;
+const LAPTOP = { width: 1440, height: 900 };
+const PHONE = { width: 375, height: 812 };
 export const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
@@ -72,6 +80,40 @@ async function waitForBoardChange(page, before, minChanged, timeout) {
     { prices: Object.fromEntries(prices), minChanged },
     { timeout, polling: 100 },
   );
+}
+
+/** Names cut by their cell (text-overflow): none may be, stale mark or not. */
+function truncatedNames(page) {
+  return page.evaluate(() => {
+    // Rows out of view skip layout (content-visibility: auto): lay every row out to measure it.
+    const all = document.createElement("style");
+    all.textContent = '[data-testid="board-row"] { content-visibility: visible !important; }';
+    document.head.append(all);
+    try {
+      return [...document.querySelectorAll('[data-testid="board-row"] [data-col="symbol"] .name')]
+        .filter((n) => n.scrollWidth > n.clientWidth)
+        .map((n) => `${n.textContent} ${n.scrollWidth}>${n.clientWidth}`);
+    } finally {
+      all.remove();
+    }
+  });
+}
+
+/** Pixels of the chart's canvases in a saturated colour: candles and volume (the grid, axes and text are grey). */
+function candlePixels(page) {
+  return page.$$eval('[data-testid="chart"] canvas', (canvases) => {
+    let count = 0;
+    for (const canvas of canvases) {
+      const ctx = canvas.getContext("2d");
+      if (!ctx || canvas.width === 0 || canvas.height === 0) continue;
+      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 0; i < data.length; i += 4) {
+        const r = data[i], g = data[i + 1], b = data[i + 2];
+        if (data[i + 3] > 200 && Math.max(r, g, b) - Math.min(r, g, b) > 90) count += 1;
+      }
+    }
+    return count;
+  });
 }
 
 async function typeInto(page, testId, text) {
@@ -134,6 +176,8 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
   // Served through the repository's nginx, the page runs under its Content-Security-Policy:
   // Chromium reports every blocked script, style or connection on the console.
   const cspViolations = [];
+  // Console errors (a missing favicon's 404 was one on every load); the kill step expects some.
+  const consoleErrors = [];
   // Shapes of the `ticks` frames the page received: rows (compact) or Tick objects (json).
   const tickShapes = new Set();
 
@@ -152,7 +196,7 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
       headless: true,
     });
     // The system asks for dark: the page must follow it until the user picks a theme.
-    context = await browser.newContext({ viewport: { width: 1366, height: 900 }, colorScheme: "dark" });
+    context = await browser.newContext({ viewport: LAPTOP, colorScheme: "dark" });
     await context.addInitScript((format) => localStorage.setItem("livews.format", format), FORMAT);
     page = await context.newPage();
     page.on("websocket", (ws) =>
@@ -166,6 +210,12 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
     page.on("pageerror", (err) => pageErrors.push(err));
     page.on("console", (msg) => {
       if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text());
+      // Only the dashboard's own origin counts (the Fyers login page is someone else's), and the
+      // 401 of the signed-out visit's POST /auth/token is how the page learns it is signed out.
+      const where = msg.location()?.url ?? "";
+      if (msg.type() === "error" && base !== undefined && where.startsWith(base) && !/\/auth\/token$/.test(where)) {
+        consoleErrors.push(`${msg.text()} ${where}`);
+      }
     });
   });
 
@@ -192,8 +242,31 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
       { timeout: 30_000, polling: 200 },
     );
     await page.locator(row("NSE:NIFTY50-INDEX")).waitFor();
-    assert.ok((await page.getByTestId("index-card").count()) >= 2, "index cards for NIFTY 50 and NIFTY BANK");
+    assert.ok((await page.getByTestId("index-card").count()) >= 2, "index strip with NIFTY 50 and NIFTY BANK");
     assert.equal(await page.getByTestId("status-badge").getAttribute("data-state"), "connected");
+    // The favicon is served (no 404 on the console) and the tab title follows NIFTY 50.
+    const favicon = await page.evaluate(async () => (await fetch(document.querySelector('link[rel="icon"]').href)).status);
+    assert.equal(favicon, 200);
+    await page.waitForFunction(() => /^NIFTY 50 [\d,]+\.\d\d( [▲▼]?[\d.]+%)?$/.test(document.title), null, { timeout: 10_000 });
+    assert.deepEqual(consoleErrors, [], "no console errors on load");
+  });
+
+  it("fits about 30 rows on a 1440 × 900 laptop, header and toolbar on one line each", { timeout: STEP_TIMEOUT }, async () => {
+    const layout = await page.evaluate(() => {
+      const board = document.querySelector('[data-testid="board"]').getBoundingClientRect();
+      const rows = [...document.querySelectorAll('[data-testid="board-row"]')].filter((r) => {
+        const box = r.getBoundingClientRect();
+        return box.top >= board.top && box.bottom <= board.bottom + 0.5 && box.bottom <= window.innerHeight;
+      });
+      return {
+        rows: rows.length,
+        rowHeight: rows[0]?.getBoundingClientRect().height,
+        header: document.querySelector("header").getBoundingClientRect().height,
+        toolbar: document.querySelector('[data-testid="filter-input"]').closest("main > div").getBoundingClientRect().height,
+      };
+    });
+    assert.ok(layout.rows >= 28, `rows in view at 1440 × 900: ${JSON.stringify(layout)}`);
+    assert.ok(layout.header <= 56 && layout.toolbar <= 40, `one-line header and toolbar: ${JSON.stringify(layout)}`);
   });
 
   it("shows prices changing and a live latency", { timeout: STEP_TIMEOUT }, async () => {
@@ -255,12 +328,26 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
 
     await typeInto(page, "symbol-search", "NSE:NOSUCHTHING-EQ");
     await page.getByTestId("search-add").click();
-    const notice = page.getByTestId("notice").filter({ hasText: "invalid_symbol" });
+    const notice = page.getByTestId("notice").filter({ hasText: "NOSUCHTHING isn't a listed NSE/BSE symbol" });
     await notice.first().waitFor();
+    await page.waitForTimeout(1_000); // a second message, if any, would be there by now
+    const messages = await page.evaluate(() => ({
+      notices: [...document.querySelectorAll('[data-testid="notice"]')].map((n) => n.textContent),
+      search: document.querySelector('[data-testid="search-message"]')?.textContent ?? null,
+    }));
+    const refusals = messages.notices.filter((t) => t.includes("NOSUCHTHING"));
+    assert.equal(refusals.length, 1, `exactly one message: ${JSON.stringify(messages)}`);
+    assert.ok(messages.search === null || !messages.search.includes("NOSUCHTHING"), `exactly one message: ${JSON.stringify(messages)}`);
     assert.equal(await page.locator(row("NSE:NOSUCHTHING-EQ")).count(), 0);
+    await notice.first().waitFor({ state: "detached", timeout: 15_000 }); // it clears itself
 
     // The watchlist survives a reload (and the reload renews the session from the cookie).
     await page.reload();
+    await page.locator(row("BSE:SENSEX-INDEX")).waitFor();
+    await page.locator(row("BSE:SENSEX-INDEX")).getByTestId("remove-symbol").click();
+    await page.locator(row("BSE:SENSEX-INDEX")).waitFor({ state: "detached" });
+    // Undo puts it back; removing it again leaves it gone.
+    await page.getByTestId("notice").filter({ hasText: "Removed SENSEX" }).getByTestId("notice-action").click();
     await page.locator(row("BSE:SENSEX-INDEX")).waitFor();
     await page.locator(row("BSE:SENSEX-INDEX")).getByTestId("remove-symbol").click();
     await page.locator(row("BSE:SENSEX-INDEX")).waitFor({ state: "detached" });
@@ -269,6 +356,10 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
   it("shows five levels of depth for the selected row, by mouse and by keyboard", { timeout: STEP_TIMEOUT }, async () => {
     await page.locator(row("NSE:SBIN-EQ")).click();
     const panel = page.getByTestId("depth-panel");
+    // Filled at once from the quote the board holds (no "Waiting for depth…"), then five levels.
+    const state = await page.evaluate(() => document.querySelector('[data-testid="depth-panel"]').dataset.state);
+    assert.ok(state === "quote" || state === "depth", `depth panel right after the click: ${state}`);
+    await panel.getByTestId("depth-spread").waitFor({ timeout: 1_000 });
     await page.locator('[data-testid="depth-panel"][data-symbol="NSE:SBIN-EQ"]').waitFor();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="depth-panel"] [data-testid="depth-bid"]').length === 5, null, { timeout: 20_000 });
     assert.equal(await panel.getByTestId("depth-ask").count(), 5);
@@ -279,10 +370,71 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="depth-panel"] [data-testid="depth-bid"]').length === 5, null, { timeout: 20_000 });
   });
 
+  it("charts the selected symbol's day as candles, and a new bar rolls in", { timeout: 2 * STEP_TIMEOUT }, async () => {
+    await page.locator(row("NSE:SBIN-EQ")).click();
+    await page.locator('[data-testid="chart-panel"][data-symbol="NSE:SBIN-EQ"]').waitFor();
+    const chart = page.getByTestId("chart");
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="chart"]').dataset.bars) >= 1, null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="chart"] canvas').length > 0);
+    let pixels = 0;
+    for (let i = 0; i < 20 && pixels <= 100; i++) {
+      await page.waitForTimeout(250);
+      pixels = await candlePixels(page);
+    }
+    assert.ok(pixels > 100, `candles drawn (${pixels} coloured pixels)`);
+    if (BAR_MS !== null) {
+      const first = await chart.getAttribute("data-last-start");
+      const bars = Number(await chart.getAttribute("data-bars"));
+      await page.waitForFunction(
+        (start) => document.querySelector('[data-testid="chart"]').dataset.lastStart !== start,
+        first,
+        { timeout: 3 * BAR_MS + 15_000, polling: 100 },
+      );
+      const after = { start: await chart.getAttribute("data-last-start"), bars: Number(await chart.getAttribute("data-bars")) };
+      assert.ok(Number(after.start) > Number(first) && after.bars > bars, `a new bar: ${first}/${bars} → ${JSON.stringify(after)}`);
+    }
+    // Sparklines (on by default) draw the day in each row from the same bars.
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="sparkline"] polyline')].length >= 5, null, { timeout: 30_000 });
+    await page.screenshot({ path: join(ARTIFACTS, "chart.png") });
+  });
+
+  it("never truncates a symbol name, stale marks on, on a laptop and a phone", { timeout: 2 * STEP_TIMEOUT }, async (t) => {
+    if (EMULATOR === null) {
+      t.skip("set LIVEWS_E2E_EMULATOR_URL to close the market");
+      return;
+    }
+    const admin = async (path) => {
+      const response = await fetch(`${EMULATOR}/admin/${path}`, { method: "POST" });
+      assert.ok(response.ok, `emulator /admin/${path} answered ${response.status}`);
+    };
+    // A closed market (whether the header says so depends on the ingestor's session source,
+    // not checked here), and no data at all for a while (the ingestor reconnects on a quiet
+    // upstream, and a fresh subscription's snapshot would refresh the rows).
+    await admin("market?state=closed");
+    await admin("stall?seconds=45");
+    try {
+      // No trades: after STALE_AFTER_MS every row is marked; the header says the market is closed.
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="stale-marker"]').length >= 40, null, { timeout: 40_000 });
+      assert.deepEqual(await truncatedNames(page), [], "no name truncated at 1440 × 900");
+      const tooltip = await page.locator('[data-testid="stale-marker"]').first().getAttribute("title");
+      assert.match(tooltip, /^No update since \d\d:\d\d:\d\d$/);
+      await page.setViewportSize(PHONE);
+      await page.waitForTimeout(300);
+      assert.deepEqual(await truncatedNames(page), [], "no name truncated at 375 × 812");
+      await page.screenshot({ path: join(ARTIFACTS, "stale-phone.png") });
+      await page.setViewportSize(LAPTOP);
+    } finally {
+      await admin("stall?seconds=0");
+      await admin("market?state=open");
+    }
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="stale-marker"]').length < 10, null, { timeout: 30_000 });
+  });
+
   it("switches themes, remembers the choice, and lays out on a 375 px phone", { timeout: STEP_TIMEOUT }, async () => {
     const theme = () => page.evaluate(() => document.documentElement.dataset.theme);
     assert.equal(await theme(), "dark");
     await page.screenshot({ path: join(ARTIFACTS, "board-dark.png") });
+    assert.deepEqual(await truncatedNames(page), [], "no name truncated at 1440 × 900");
     await page.getByTestId("theme-toggle").click();
     assert.equal(await theme(), "light");
     const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
@@ -292,7 +444,7 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
     await page.getByTestId("board").waitFor();
     assert.equal(await theme(), "light", "the choice outlives a reload");
 
-    await page.setViewportSize({ width: 375, height: 812 });
+    await page.setViewportSize(PHONE);
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid="board-row"]').length >= n, DEFAULT_ROWS);
     const phone = await page.evaluate(() => {
       const box = (testId) => document.querySelector(`[data-testid="${testId}"]`).getBoundingClientRect();
@@ -302,13 +454,28 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
         wideColumnsShown: getComputedStyle(bid).display !== "none",
         depthBelowBoard: box("depth-panel").top >= box("board").bottom - 1,
         boardWidth: box("board").width,
+        header: document.querySelector("header").getBoundingClientRect().height,
+        headerOverflow: document.querySelector("header").scrollWidth - document.querySelector("header").clientWidth,
+        toolbar: document.querySelector('[data-testid="filter-input"]').closest("main > div").getBoundingClientRect().height,
+        // Every shown column is inside the screen (none clipped at the board's edge).
+        lastCellRight: document.querySelector('[data-testid="board-row"] [data-col="change_pct"]').getBoundingClientRect().right,
+        boardRight: box("board").right,
+        // No scrolling inside the page: the board is as tall as its rows.
+        boardScrolls: (() => {
+          const board = document.querySelector('[data-testid="board"]');
+          return board.scrollHeight > board.clientHeight + 1;
+        })(),
       };
     });
+    assert.deepEqual(await truncatedNames(page), [], "no name truncated on a phone");
+    assert.ok(phone.header <= 56 && phone.toolbar <= 40, `one-line header and toolbar on a phone: ${JSON.stringify(phone)}`);
+    assert.ok(!phone.boardScrolls, "the phone board does not scroll inside the page");
+    assert.ok(phone.lastCellRight <= phone.boardRight + 0.5 && phone.headerOverflow <= 0, `nothing cut at the right: ${JSON.stringify(phone)}`);
     assert.ok(phone.overflow <= 1, `no sideways scrolling on a phone (overflow ${phone.overflow}px)`);
     assert.ok(!phone.wideColumnsShown, "the phone board shows only symbol, LTP and changes");
     assert.ok(phone.depthBelowBoard && phone.boardWidth > 300, `phone layout stacks the board full width: ${JSON.stringify(phone)}`);
     await page.screenshot({ path: join(ARTIFACTS, "board-phone.png") });
-    await page.setViewportSize({ width: 1366, height: 900 });
+    await page.setViewportSize(LAPTOP);
   });
 
   it("shows reconnecting when its gateway dies and recovers by itself", { timeout: 2 * STEP_TIMEOUT }, async (t) => {
@@ -325,14 +492,39 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
         attributeFilter: ["data-state"],
       });
     });
+    // The page's own clock: when the banner showed and the board faded, after the socket closed.
+    await page.evaluate(() => {
+      window.__e2eDown = null;
+      const check = () => {
+        const board = document.querySelector('[data-testid="board"]');
+        const banner = document.querySelector('[data-testid="connection-banner"]');
+        const latency = document.querySelector('[data-testid="latency"]').textContent;
+        if (banner && Number(getComputedStyle(board).opacity) < 0.6 && latency.includes("—")) {
+          window.__e2eDown = { at: performance.now(), text: banner.textContent };
+        } else requestAnimationFrame(check);
+      };
+      requestAnimationFrame(check);
+    });
     await killGateway(killUrl);
+    // The hook answers once the gateway process is dead.
+    const killedAt = await page.evaluate(() => performance.now());
     await page
       .waitForFunction(() => window.__e2eStates.includes("reconnecting"), null, { timeout: 15_000, polling: 50 })
       .catch(() => {
         throw new Error("the page never showed reconnecting: did the kill hook drop this page's connection?");
       });
+    await page.waitForFunction(() => window.__e2eDown !== null, null, { timeout: 5_000, polling: 50 });
+    const down = await page.evaluate(() => window.__e2eDown);
+    assert.ok(down.at - killedAt <= 1_000, `banner and dimming ${Math.round(down.at - killedAt)} ms after the gateway died`);
+    assert.match(down.text, /^Disconnected — (prices as of \d\d:\d\d:\d\d, )?(retrying in \d+ s|reconnecting…)$/);
+    await page.screenshot({ path: join(ARTIFACTS, "disconnected.png") });
     await page.waitForFunction(() => document.querySelector('[data-testid="status-badge"]').dataset.state === "connected", null, {
       timeout: 60_000,
+    });
+    await page.getByTestId("connection-banner").waitFor({ state: "detached", timeout: 5_000 });
+    // The fade back takes 0.15 s.
+    await page.waitForFunction(() => getComputedStyle(document.querySelector('[data-testid="board"]')).opacity === "1", null, {
+      timeout: 2_000,
     });
     await waitForBoardChange(page, await readBoard(page), 5, 30_000);
     await page.screenshot({ path: join(ARTIFACTS, "after-reconnect.png") });

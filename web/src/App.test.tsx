@@ -48,6 +48,9 @@ beforeEach(() => {
     media: query,
     addEventListener: () => undefined,
     removeEventListener: () => undefined,
+    // The chart library listens for device-pixel-ratio changes the old way.
+    addListener: () => undefined,
+    removeListener: () => undefined,
   })) as unknown as typeof window.matchMedia;
 });
 
@@ -298,7 +301,7 @@ describe("App", () => {
     expect(panel.dataset.state).toBe("quote");
     expect(within(panel).getByTestId("depth-spread").textContent).toContain("0.10");
     act(() => feed.handlers!.bars!([makeBar("NSE:SBIN-EQ", 0, { final: true }), makeBar("NSE:SBIN-EQ", 1)], true));
-    const chart = screen.getByTestId("chart");
+    const chart = await screen.findByTestId("chart", undefined, { timeout: 5000 });
     await waitFor(() => expect(chart.dataset.bars).toBe("2"));
     act(() => feed.handlers!.bars!([makeBar("NSE:SBIN-EQ", 2)], false));
     await waitFor(() => expect(chart.dataset.bars).toBe("3"));

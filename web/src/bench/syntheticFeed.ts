@@ -1,5 +1,5 @@
 import type { FeedHandlers, MarketFeed } from "../gateway/feed";
-import type { Depth, DepthLevel, SubscribeAck, Tick } from "../market/types";
+import type { Bar, Depth, DepthLevel, SubscribeAck, Tick } from "../market/types";
 import { isIndexSymbol } from "../market/universe";
 
 export interface SyntheticFeedOptions {
@@ -21,6 +21,10 @@ interface SymbolState {
   volume: number;
 }
 
+const MINUTE_MS = 60_000;
+/** Bars of the day a bars subscription starts with (two hours of trading). */
+const SNAPSHOT_BARS = 120;
+
 /**
  * A {@link MarketFeed} that makes its own ticks, for the frame-time benchmark: the same
  * handlers and therefore the same coalescing and rendering path as the gateway socket,
@@ -32,6 +36,11 @@ export class SyntheticFeed implements MarketFeed {
   private readonly states = new Map<string, SymbolState>();
   private readonly quotes = new Set<string>();
   private depthSymbol: string | null = null;
+  /** Symbols whose one-minute bars are wanted, and each one's open bar. */
+  private readonly barSymbols = new Set<string>();
+  private readonly openBars = new Map<string, Bar>();
+  private readonly finals: Bar[] = [];
+  private lastBarsAt = 0;
   private carry = 0;
   private readonly random: () => number;
   private readonly now: () => number;
@@ -76,6 +85,15 @@ export class SyntheticFeed implements MarketFeed {
     this.depthSymbol = symbol;
   }
 
+  /** Bars as the gateway serves them: a snapshot of the day so far, then the open bar about once a second. */
+  setBars(symbols: readonly string[]): void {
+    const fresh = symbols.filter((s) => !this.barSymbols.has(s));
+    this.barSymbols.clear();
+    for (const s of symbols) this.barSymbols.add(s);
+    const snapshot = fresh.flatMap((s) => this.history(s, SNAPSHOT_BARS));
+    if (snapshot.length > 0) this.handlers?.bars?.(snapshot, true);
+  }
+
   async refreshAuth(): Promise<boolean> {
     return true;
   }
@@ -96,6 +114,12 @@ export class SyntheticFeed implements MarketFeed {
       ticks.push(this.nextTick(symbol));
     }
     if (ticks.length > 0) handlers.ticks(ticks, false);
+    const now = this.now();
+    if (now - this.lastBarsAt >= 1000 && this.barSymbols.size > 0) {
+      this.lastBarsAt = now;
+      const bars = [...this.finals.splice(0), ...[...this.barSymbols].flatMap((s) => this.openBars.get(s) ?? [])];
+      if (bars.length > 0) handlers.bars?.(bars, false);
+    }
     if (this.depthSymbol !== null && this.random() < 0.5) handlers.depth([this.depthOf(this.depthSymbol)]);
   }
 
@@ -119,6 +143,7 @@ export class SyntheticFeed implements MarketFeed {
     const ltq = index ? null : 1 + Math.floor(this.random() * 500);
     if (ltq !== null) s.volume += ltq;
     const now = this.now();
+    if (this.barSymbols.has(symbol)) this.foldIntoBar(symbol, s, ltq ?? 0, now);
     const change = s.ltp - s.prevClose;
     return {
       v: 1,
@@ -145,6 +170,43 @@ export class SyntheticFeed implements MarketFeed {
       exch_ts: now,
       ingest_ts: now,
     };
+  }
+
+  private foldIntoBar(symbol: string, s: SymbolState, qty: number, now: number): void {
+    const start = now - (now % MINUTE_MS);
+    const held = this.openBars.get(symbol);
+    if (held !== undefined && held.start === start) {
+      held.high = Math.max(held.high, s.ltp);
+      held.low = Math.min(held.low, s.ltp);
+      held.close = s.ltp;
+      if (held.volume !== null) held.volume += qty;
+      held.ticks += 1;
+      held.seq = s.seq;
+      // A fresh object each change: the page keeps bars by identity.
+      this.openBars.set(symbol, { ...held });
+      return;
+    }
+    if (held !== undefined) this.finals.push({ ...held, final: true });
+    const volume = isIndexSymbol(symbol) ? null : qty;
+    this.openBars.set(symbol, { v: 1, symbol, tf: "1m", start, open: s.ltp, high: s.ltp, low: s.ltp, close: s.ltp, volume, ticks: 1, final: false, seq: s.seq });
+  }
+
+  /** `count` final bars before the current minute: a random walk ending at the symbol's price. */
+  private history(symbol: string, count: number): Bar[] {
+    const s = this.stateOf(symbol);
+    const now = this.now();
+    const current = now - (now % MINUTE_MS);
+    const bars: Bar[] = [];
+    let close = s.ltp;
+    for (let i = 1; i <= count; i++) {
+      const open = close * (1 + (this.random() - 0.5) * 0.004);
+      const high = Math.max(open, close) * (1 + this.random() * 0.001);
+      const low = Math.min(open, close) * (1 - this.random() * 0.001);
+      const volume = isIndexSymbol(symbol) ? null : Math.floor(this.random() * 50_000);
+      bars.push({ v: 1, symbol, tf: "1m", start: current - i * MINUTE_MS, open, high, low, close, volume, ticks: 50, final: true, seq: 0 });
+      close = open;
+    }
+    return bars.reverse();
   }
 
   private depthOf(symbol: string): Depth {

@@ -110,8 +110,11 @@ const Grid = styled.div`
     &:focus-visible { outline: 2px solid ${({ theme }) => theme.colors.focus}; }
   }
   @media (max-width: 700px) {
-    --cols: ${GRID_COLUMNS.narrow};
-    --cols-min: ${GRID_COLUMNS.narrowMinPx}px;
+    /* Also over the sparkline template (more specific): phones show no sparkline column. */
+    &, &[data-spark] {
+      --cols: ${GRID_COLUMNS.narrow};
+      --cols-min: ${GRID_COLUMNS.narrowMinPx}px;
+    }
     /* No scrolling inside the page: the board is as long as it is, the page scrolls. */
     max-height: none;
     overflow: visible;

@@ -15,13 +15,16 @@ import { displayName } from "../market/universe";
 import type { Theme } from "../theme/themes";
 
 const Panel = styled.section`
+  min-width: 0;
+  overflow: hidden;
   padding: 8px 8px 4px;
   border-radius: 8px;
   border: 1px solid ${({ theme }) => theme.colors.border};
   background: ${({ theme }) => theme.colors.surface};
   h2 { margin: 0 4px 4px; font-size: 14px; display: flex; justify-content: space-between; gap: 8px; }
   h2 small { font-weight: 400; color: ${({ theme }) => theme.colors.textMuted}; }
-  .box { position: relative; height: 240px; }
+  /* The chart sizes itself to this box (autoSize): the box must not size itself to the chart. */
+  .box { position: relative; width: 100%; height: 240px; overflow: hidden; }
   .empty {
     position: absolute;
     inset: 0;
@@ -60,6 +63,15 @@ function candleColors(theme: Theme) {
   return { upColor: up, downColor: down, borderUpColor: up, borderDownColor: down, wickUpColor: up, wickDownColor: down };
 }
 
+/** Whether this browser draws on a canvas (not so with canvas blocked, or in jsdom): else no chart, only its data. */
+function canvasAvailable(): boolean {
+  try {
+    return typeof HTMLCanvasElement !== "undefined" && !/jsdom/i.test(navigator.userAgent) && document.createElement("canvas").getContext("2d") !== null;
+  } catch {
+    return false;
+  }
+}
+
 // The library's time type is a branded number; chart/series.ts works in plain numbers.
 const asTime = <T extends { time: number }>(point: T) => ({ ...point, time: point.time as UTCTimestamp });
 
@@ -79,7 +91,7 @@ export function ChartPanel() {
 
   useEffect(() => {
     const element = box.current;
-    if (element === null) return;
+    if (element === null || !canvasAvailable()) return;
     const chart = createChart(element, {
       autoSize: true,
       ...chartColors(themeRef.current),
@@ -117,11 +129,13 @@ export function ChartPanel() {
     let shown: readonly Bar[] = [];
     const draw = () => {
       const chart = api.current;
-      if (chart === null || element === null) return;
+      if (element === null) return;
       const bars = selected === null ? [] : store.get(selected);
       const [up, down] = volumeColors(themeRef.current);
       const from = updateFrom(shown, bars);
-      if (from === null) {
+      if (chart === null) {
+        // nothing to draw on
+      } else if (from === null) {
         chart.candles.setData(bars.map((b) => asTime(toCandle(b))));
         chart.volume.setData(bars.map((b): VolumePoint => toVolume(b, up, down)).map(asTime));
         chart.chart.timeScale().fitContent();

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import styled from "styled-components";
 import { formatTitle } from "../format/numbers";
 import { DEFAULT_QUERY, nextSort, type BoardQuery, type QuickFilter, type SortKey } from "../market/boardQuery";
@@ -6,11 +6,21 @@ import { useFeedStatus, useQuotes, useSelection, useWatchlist } from "../market/
 import { displayName, NIFTY50_INDEX } from "../market/universe";
 import { Board } from "./Board";
 import { BoardToolbar } from "./BoardToolbar";
-import { ChartPanel } from "./ChartPanel";
 import { ConnectionBanner, isDisconnected } from "./ConnectionBanner";
 import { DepthPanel } from "./DepthPanel";
 import { Header } from "./Header";
 import { Notices } from "./Notices";
+
+// The chart library is most of the page's JavaScript: it loads in its own chunk, after the board.
+const ChartPanel = lazy(() => import("./ChartPanel").then((m) => ({ default: m.ChartPanel })));
+
+const ChartPlaceholder = styled.div`
+  height: 280px;
+  border-radius: 8px;
+  border: 1px solid ${({ theme }) => theme.colors.border};
+  background: ${({ theme }) => theme.colors.surface};
+  @media (max-width: 700px) { height: 240px; }
+`;
 
 /** While the connection is down the prices are old: the board and the index strip say so by fading. */
 const Page = styled.div`
@@ -36,13 +46,14 @@ const Columns = styled.div`
   align-items: start;
   @media (min-width: 1500px) { grid-template-columns: minmax(0, 1fr) 400px; }
   /* The chart and depth go below the board when the board would lose its columns. */
-  @media (max-width: 1300px) { grid-template-columns: minmax(0, 1fr); }
+  @media (max-width: 1340px) { grid-template-columns: minmax(0, 1fr); }
 `;
 
 const Side = styled.div`
   display: grid;
   gap: 8px;
-  @media (max-width: 1300px) and (min-width: 701px) { grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); }
+  min-width: 0;
+  @media (max-width: 1340px) and (min-width: 701px) { grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); }
 `;
 
 /** The tab's title follows the selected symbol, else NIFTY 50: "NIFTY 50 25,986.35 ▼0.24%". */
@@ -76,7 +87,9 @@ export function Dashboard() {
         <Columns>
           <Board query={query} onSort={onSort} />
           <Side>
-            <ChartPanel />
+            <Suspense fallback={<ChartPlaceholder />}>
+              <ChartPanel />
+            </Suspense>
             <DepthPanel />
           </Side>
         </Columns>

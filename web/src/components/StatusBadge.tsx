@@ -13,6 +13,16 @@ export function badgeState(status: Pick<FeedStatus, "connection" | "upstream">):
   return "connected";
 }
 
+/** Shorter words for a phone's one-line header. */
+const SHORT_LABELS: Record<BadgeState, string> = {
+  connecting: "Connecting…",
+  connected: "Live",
+  reconnecting: "Retrying…",
+  offline: "Offline",
+  "upstream-down": "Feed down",
+  "upstream-degraded": "Degraded",
+};
+
 const LABELS: Record<BadgeState, string> = {
   connecting: "Connecting…",
   connected: "Live",
@@ -31,7 +41,14 @@ const Badge = styled.span<{ $tone: "ok" | "warning" | "danger" }>`
   border: 1px solid currentColor;
   font-weight: 600;
   font-size: 13px;
+  white-space: nowrap;
   color: ${({ theme, $tone }) => theme.colors[$tone]};
+  .short { display: none; }
+  @media (max-width: 700px) {
+    padding: 3px 8px;
+    .long { display: none; }
+    .short { display: inline; }
+  }
   &::before {
     content: "";
     width: 8px;
@@ -52,7 +69,10 @@ export function StatusBadge() {
   const state = badgeState(status);
   return (
     <Badge role="status" aria-live="polite" data-testid="status-badge" data-state={state} $tone={tone(state)}>
-      {LABELS[state]}
+      <span className="long">{LABELS[state]}</span>
+      <span className="short" aria-hidden="true">
+        {SHORT_LABELS[state]}
+      </span>
     </Badge>
   );
 }

@@ -118,7 +118,7 @@ export function SymbolSearch() {
         aria-controls={listId}
         aria-autocomplete="list"
         aria-activedescendant={expanded ? `${listId}-${active}` : undefined}
-        placeholder="Add symbol (e.g. SBIN)"
+        placeholder="Add symbol…"
         value={text}
         autoComplete="off"
         spellCheck={false}

@@ -25,7 +25,7 @@ export const COLUMNS: readonly Column[] = [
 export const SPARK_WIDTH = 72;
 export const SPARK_HEIGHT = 18;
 
-const SYMBOL_MIN = 128;
+const SYMBOL_MIN = 150;
 const PRICE_MIN = 78;
 const VOLUME_MIN = 76;
 const REMOVE = 28;
@@ -37,7 +37,7 @@ const REMOVE = 28;
  * NIFTY 50 name plus the stale mark's fixed slot, so a mark never truncates a name.
  */
 const wide = (spark: boolean) =>
-  `minmax(${SYMBOL_MIN}px, 1.4fr) repeat(5, minmax(${PRICE_MIN}px, 1fr)) minmax(${VOLUME_MIN}px, 0.9fr) ` +
+  `minmax(${SYMBOL_MIN}px, 1.6fr) repeat(5, minmax(${PRICE_MIN}px, 1fr)) minmax(${VOLUME_MIN}px, 0.9fr) ` +
   `repeat(3, minmax(${PRICE_MIN}px, 1fr))${spark ? ` ${SPARK_WIDTH}px` : ""} ${REMOVE}px`;
 
 export const GRID_COLUMNS = {
