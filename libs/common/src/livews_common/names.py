@@ -106,21 +106,69 @@ def negative_verdict_key(symbol: str) -> str:
     return NEGATIVE_VERDICT_PREFIX + symbol
 
 
-def user_connections_key(user: str) -> str:
-    return USER_CONNECTIONS_PREFIX + user
+def _user_part(user: str, cluster: bool) -> str:
+    # On a Redis Cluster a user's quota keys share the hash tag {user}: one script refreshes
+    # gw:conns:{user} and gw:syms:{user} together. On one Redis the names stay untagged.
+    return f"{{{user}}}" if cluster else user
 
 
-def user_symbols_key(user: str) -> str:
-    return USER_SYMBOLS_PREFIX + user
+def user_connections_key(user: str, cluster: bool = False) -> str:
+    return USER_CONNECTIONS_PREFIX + _user_part(user, cluster)
 
 
-def user_probes_key(user: str) -> str:
-    return USER_PROBES_PREFIX + user
+def user_symbols_key(user: str, cluster: bool = False) -> str:
+    return USER_SYMBOLS_PREFIX + _user_part(user, cluster)
+
+
+def user_probes_key(user: str, cluster: bool = False) -> str:
+    return USER_PROBES_PREFIX + _user_part(user, cluster)
 
 
 def demand_key(instance: str) -> str:
     return DEMAND_KEY_PREFIX + instance
 
 
-def revoked_session_key(sid: str) -> str:
-    return REVOKED_SESSION_PREFIX + sid
+def revoked_session_key(sid: str, cluster: bool = False) -> str:
+    """``auth:revoked:<sid>``; on a Cluster ``auth:revoked:{<sid>}``, in the slot of the
+    session's own keys (auth's revocation transaction writes them together)."""
+    return REVOKED_SESSION_PREFIX + (f"{{{sid}}}" if cluster else sid)
+
+
+# --- Redis Cluster (CONTRACT §1 v1.1) -------------------------------------------------------
+#
+# Every public name above keeps its spelling on a Cluster. What changes there:
+#
+# - tick, depth and bar channels are *shard* channels (SPUBLISH / SSUBSCRIBE): each lives on
+#   the shard that owns its slot. ``md:status`` and the private channels stay classic
+#   (PUBLISH / SUBSCRIBE reach every node);
+# - the keys one script touches must share a slot. The lease script touches the lease and its
+#   epoch, so on a Cluster the epoch carries the lease's hash tag. The leader's fenced writes
+#   (``md:last``, ``md:depth:last``, ``md:status``) cannot share the lease's slot without
+#   renaming public keys, so each is fenced by a *fence key* in its own slot instead: the
+#   highest epoch that wrote there (a fencing token; see livews_marketdata.lease).
+
+#: Channel prefixes that are shard channels on a Redis Cluster.
+SHARDED_CHANNEL_PREFIXES = (TICK_CHANNEL_PREFIX, DEPTH_CHANNEL_PREFIX, BAR_CHANNEL_PREFIX)
+#: ``md:leader:epoch`` on a Cluster: hash-tagged to the lease's slot (one script sets both).
+CLUSTER_LEADER_EPOCH = "md:leader:epoch{md:leader}"
+#: Prefix of the fence keys on a Cluster (``md:fence{md:last}`` …): see above.
+FENCE_KEY_PREFIX = "md:fence"
+
+
+def is_sharded_channel(channel: str) -> bool:
+    """Whether ``channel`` is published with SPUBLISH (read with SSUBSCRIBE) on a Cluster."""
+    return channel.startswith(SHARDED_CHANNEL_PREFIXES)
+
+
+def leader_epoch_key(cluster: bool) -> str:
+    """The fencing epoch's key: ``md:leader:epoch``, hash-tagged on a Cluster."""
+    return CLUSTER_LEADER_EPOCH if cluster else LEADER_EPOCH
+
+
+def fence_key(key: str) -> str:
+    """On a Cluster, the fence of the leader-written ``key``: in the same slot as ``key``."""
+    return f"{FENCE_KEY_PREFIX}{{{key}}}"
+
+
+#: The keys the leader writes under a fence on a Cluster, with their fence keys.
+FENCED_KEYS = (LAST_TICKS, LAST_DEPTH, STATUS)

@@ -43,10 +43,15 @@ ADMIN = "admin"
 # Connection housekeeping every user needs. SELECT: tests give each test its own database
 # number. (redis-py also sends CLIENT SETINFO, new in Redis 7.2, and ignores a refusal.)
 _CONNECTION = ("ping", "select", "hello", "client|setname", "reset", "quit")
+# What redis-py's cluster client asks any node when it starts or follows a slot move: the slot
+# map and the command table (to find each command's keys). Harmless on a single Redis.
+_CLUSTER_CLIENT = ("cluster|slots", "command")
 # redis-py's registered scripts: EVALSHA, then SCRIPT LOAD on NOSCRIPT (SCRIPT EXISTS from a
 # pipeline). Inside a script every redis.call is checked against the same user's rights.
 _SCRIPTS = ("eval", "evalsha", "script|load", "script|exists")
 _SUBSCRIBER = ("subscribe", "unsubscribe")
+# Sharded pub/sub (tick, depth and bar channels on a Redis Cluster; CONTRACT §1 v1.1).
+_SHARD_SUBSCRIBER = ("ssubscribe", "sunsubscribe")
 _TRANSACTIONS = ("multi", "exec", "discard")
 # Data commands a writer may use on its own prefix: strings and counters, hashes, sets,
 # sorted sets (windows), expiry. Deliberately absent everywhere but admin: KEYS, SCAN
@@ -124,6 +129,7 @@ ROLES: tuple[Role, ...] = (
         "livews-auth: sessions, logins, users, rate windows, the feed token and its state",
         commands=(
             *_CONNECTION,
+            *_CLUSTER_CLIENT,
             *_SCRIPTS,
             *_TRANSACTIONS,
             *_OWN_PREFIX_DATA,
@@ -139,11 +145,13 @@ ROLES: tuple[Role, ...] = (
         "every gateway's demand and the sealed feed token; asks auth to renew it",
         commands=(
             *_CONNECTION,
+            *_CLUSTER_CLIENT,
             *_SCRIPTS,
             *_TRANSACTIONS,
             *_OWN_PREFIX_DATA,
             *_SUBSCRIBER,
             "publish",
+            "spublish",
             "scan",
             "xadd",
             "xtrim",
@@ -161,11 +169,13 @@ ROLES: tuple[Role, ...] = (
         "marks; subscribes to market data, verdicts and revocations",
         commands=(
             *_CONNECTION,
+            *_CLUSTER_CLIENT,
             *_SCRIPTS,
             *_TRANSACTIONS,
             *_OWN_PREFIX_DATA,
             *_CONTRACT_READ,
             *_SUBSCRIBER,
+            *_SHARD_SUBSCRIBER,
         ),
         keys=(
             "~gw:*",
@@ -190,7 +200,15 @@ ROLES: tuple[Role, ...] = (
     Role(
         CONSUMER,
         "internal services: read-only access to the public contract (CONTRACT §4)",
-        commands=(*_CONNECTION, *_CONTRACT_READ, *_SUBSCRIBER, "psubscribe", "punsubscribe"),
+        commands=(
+            *_CONNECTION,
+            *_CLUSTER_CLIENT,
+            *_CONTRACT_READ,
+            *_SUBSCRIBER,
+            *_SHARD_SUBSCRIBER,
+            "psubscribe",
+            "punsubscribe",
+        ),
         keys=tuple(f"%R~{k}" for k in CONTRACT_KEYS),
         channels=CONTRACT_CHANNELS,
     ),

@@ -49,7 +49,7 @@ from livews_auth.upstream.fyers import (
     token_expiry,
 )
 from livews_auth.users import FyersCredentials, UserStore
-from livews_common import names
+from livews_common import names, redisconn
 from livews_common.feedtoken import FeedToken, TokenCipher
 from livews_common.models import FeedState, WireError, decode, encode
 
@@ -419,11 +419,18 @@ class FeedCustodian:
         notice = orjson.dumps({"account": account, "expires_at": expires_at, "issued_at": now_ms})
         state = FeedState(ok=True, account=account, expires_at=expires_at, reason=None,
                           action=None, ts=now_ms)  # fmt: skip
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(names.FEED_TOKEN, self._cipher.seal(feed))
-            pipe.set(names.FEED_STATE, encode(state))
-            pipe.publish(names.FEED_TOKEN_CHANGED, notice)
-            await pipe.execute()
+        if redisconn.is_cluster(self._redis):
+            # The two keys live in different slots (their names are shared with marketdata):
+            # no transaction; the token is written before the notice that says it changed.
+            await self._redis.set(names.FEED_TOKEN, self._cipher.seal(feed))
+            await self._redis.set(names.FEED_STATE, encode(state))
+            await self._redis.publish(names.FEED_TOKEN_CHANGED, notice)
+        else:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(names.FEED_TOKEN, self._cipher.seal(feed))
+                pipe.set(names.FEED_STATE, encode(state))
+                pipe.publish(names.FEED_TOKEN_CHANGED, notice)
+                await pipe.execute()
         self._metrics.set_feed(ok=True, expires_at=expires_at)
         log.info(
             "feed token published",

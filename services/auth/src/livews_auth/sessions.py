@@ -37,7 +37,7 @@ import redis.asyncio as aioredis
 
 from livews_auth import keyspace
 from livews_auth.errors import SessionExpired, SessionRevoked, Unauthorized
-from livews_common import names
+from livews_common import names, redisconn
 from livews_common.models import Revocation, encode
 
 log = logging.getLogger(__name__)
@@ -210,18 +210,28 @@ class SessionStore:
     async def revoke(self, sid: str, reason: str) -> None:
         """End session ``sid`` everywhere: forget it, mark it, tell the gateways."""
         now_ms = int(self._clock() * 1000)
+        notice = encode(Revocation(sid=sid, reason=reason, ts=now_ms))
+        # On a Cluster the three keys share the session's hash tag; the notice follows the
+        # transaction there (a cluster transaction takes only commands of its slot).
+        cluster = redisconn.is_cluster(self._redis)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(keyspace.session_key(sid), keyspace.session_used_key(sid))
-            pipe.set(names.revoked_session_key(sid), reason, ex=self._revoked_ttl)
-            pipe.publish(names.SESSION_REVOKED, encode(Revocation(sid=sid, reason=reason,
-                                                                  ts=now_ms)))  # fmt: skip
+            pipe.set(names.revoked_session_key(sid, cluster), reason, ex=self._revoked_ttl)
+            if not cluster:
+                pipe.publish(names.SESSION_REVOKED, notice)
             await pipe.execute()
+        if cluster:
+            await self._redis.publish(names.SESSION_REVOKED, notice)
         if self._on_revoke is not None:
             self._on_revoke(reason)
         log.info("session revoked", extra={"sid": sid, "reason": reason})
 
     async def is_revoked(self, sid: str) -> bool:
-        return bool(await self._redis.exists(names.revoked_session_key(sid)))
+        return bool(
+            await self._redis.exists(
+                names.revoked_session_key(sid, redisconn.is_cluster(self._redis))
+            )
+        )
 
 
 def _text(value: object) -> str:

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ class QuotaBook:
         self._users: dict[str, dict[str, Holder]] = {}  # user → sid → connection
         self.refused = {"connections": 0, "symbols": 0, "probes": 0}
         self.errors = 0
+        self._cluster = redisconn.is_cluster(redis)
         if redis is not None:
             self._admit_connection = redis.register_script(_ADMIT_CONNECTION)
             self._admit_symbols = redis.register_script(_ADMIT_SYMBOLS)
@@ -195,7 +196,7 @@ class QuotaBook:
             return True
         try:
             ok = await self._admit_connection(
-                keys=[names.user_connections_key(holder.user)],
+                keys=[names.user_connections_key(holder.user, self._cluster)],
                 args=[self._member(holder.sid), self.limits.max_connections, self._lease_ms],
             )
         except _ERRORS as exc:
@@ -221,9 +222,9 @@ class QuotaBook:
         try:
             pipe = self._redis.pipeline(transaction=False)
             if member is not None:
-                pipe.zrem(names.user_connections_key(user), member)
+                pipe.zrem(names.user_connections_key(user, self._cluster), member)
             if symbols:
-                pipe.zrem(names.user_symbols_key(user), *symbols)
+                pipe.zrem(names.user_symbols_key(user, self._cluster), *symbols)
             await pipe.execute()
         except Exception as exc:  # run as a task: never let it fail the gateway
             self._failed("release", exc)  # the lease ends it
@@ -245,7 +246,7 @@ class QuotaBook:
             return []
         try:
             refused = await self._admit_symbols(
-                keys=[names.user_symbols_key(user)],
+                keys=[names.user_symbols_key(user, self._cluster)],
                 args=[self.limits.max_symbols, self._lease_ms, *symbols],
             )
         except _ERRORS as exc:
@@ -261,7 +262,7 @@ class QuotaBook:
         if self._redis is None or not gone:
             return
         try:
-            await self._redis.zrem(names.user_symbols_key(user), *gone)
+            await self._redis.zrem(names.user_symbols_key(user, self._cluster), *gone)
         except _ERRORS as exc:
             self._failed("release", exc)
 
@@ -281,7 +282,7 @@ class QuotaBook:
             return wanted
         try:
             granted = await self._take_probes(
-                keys=[names.user_probes_key(user)],
+                keys=[names.user_probes_key(user, self._cluster)],
                 args=[wanted, self.limits.probes, max(1000, int(self.limits.probe_window * 1000))],
             )
         except _ERRORS as exc:
@@ -299,18 +300,22 @@ class QuotaBook:
             return
         users = list(self._users.items())
         for start in range(0, len(users), _REFRESH_CHUNK):
-            pipe = self._redis.pipeline(transaction=False)
+            batch: list[tuple[list[str], list[str | int]]] = []
             for user, held in users[start : start + _REFRESH_CHUNK]:
                 members = [self._member(sid) for sid in held]
                 symbols: set[str] = set()
                 for holder in held.values():
                     for subs in holder.subs:
                         symbols |= subs
-                await self._refresh(
-                    keys=[names.user_connections_key(user), names.user_symbols_key(user)],
-                    args=[self._lease_ms, len(members), *members, *sorted(symbols)],
-                    client=pipe,
-                )
+                keys = [names.user_connections_key(user, self._cluster),
+                        names.user_symbols_key(user, self._cluster)]  # fmt: skip
+                batch.append((keys, [self._lease_ms, len(members), *members, *sorted(symbols)]))
+            if self._cluster:  # a cluster pipeline does not load a missing script: no pipeline
+                await asyncio.gather(*(self._refresh(keys=k, args=a) for k, a in batch))
+                continue
+            pipe = self._redis.pipeline(transaction=False)
+            for keys, args in batch:
+                await self._refresh(keys=keys, args=args, client=pipe)
             await pipe.execute()
 
     async def withdraw(self) -> None:
@@ -326,9 +331,10 @@ class QuotaBook:
                     for holder in held.values():
                         for subs in holder.subs:
                             symbols |= subs
-                    pipe.zrem(names.user_connections_key(user), *map(self._member, held))
+                    conns = names.user_connections_key(user, self._cluster)
+                    pipe.zrem(conns, *map(self._member, held))
                     if symbols:
-                        pipe.zrem(names.user_symbols_key(user), *symbols)
+                        pipe.zrem(names.user_symbols_key(user, self._cluster), *symbols)
                 await pipe.execute()
         except _ERRORS as exc:
             self._failed("withdraw", exc)  # the leases end them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
@@ -60,10 +61,19 @@ class RedisStore:
     async def verdicts(self, symbols: Sequence[str]) -> list[bytes | None]:
         if not symbols:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hmget(names.SYMBOL_VERDICTS, list(symbols))
-        pipe.mget([names.negative_verdict_key(s) for s in symbols])
-        positive, negative = await self._call(pipe.execute())
+        negative_keys = [names.negative_verdict_key(s) for s in symbols]
+        positive: list[Any]
+        negative: list[Any]
+        if redisconn.is_cluster(self._redis):  # the keys are spread over slots
+            positive, negative = await self._call(asyncio.gather(
+                self._redis.hmget(names.SYMBOL_VERDICTS, list(symbols)),
+                redisconn.mget(self._redis, negative_keys),
+            ))  # fmt: skip
+        else:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hmget(names.SYMBOL_VERDICTS, list(symbols))
+            pipe.mget(negative_keys)
+            positive, negative = await self._call(pipe.execute())
         # A symbol has one or the other; if both (a race between writes), "no" wins.
         return [n if n is not None else p for p, n in zip(positive, negative, strict=True)]
 
@@ -72,7 +82,11 @@ class RedisStore:
         return value.encode() if isinstance(value, str) else value
 
     async def is_revoked(self, session: str) -> bool:
-        count: int = await self._call(self._redis.exists(names.revoked_session_key(session)))
+        count: int = await self._call(
+            self._redis.exists(
+                names.revoked_session_key(session, redisconn.is_cluster(self._redis))
+            )
+        )
         return count > 0
 
     async def announce(self, instance: str, record: bytes, ttl: float) -> None:

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 import msgspec
 import redis.asyncio as aioredis
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_common.models import Bar, Tick
 from livews_marketdata.publish import TRANSIENT
 
@@ -161,10 +161,30 @@ class BarBuilder:
         return len(self._open)
 
 
-_WRITE = """
+# put(key, val, start, cap, at): the bar ``val`` (minute ``start``) into list ``key``: replace
+# the tail of the same minute, append a newer minute (then trim to ``cap``), ignore an older one.
+_PUT_FUNCTION = """
+local function put(key, val, start, cap, at)
+  local tail = redis.call('LINDEX', key, -1)
+  local tail_start = nil
+  if tail then tail_start = tonumber(string.match(tail, '"start":(%d+)')) end
+  if tail_start == start then
+    redis.call('LSET', key, -1, val)
+  elseif tail_start == nil or tail_start < start then
+    redis.call('RPUSH', key, val)
+    redis.call('LTRIM', key, -cap, -1)
+  end
+  redis.call('EXPIREAT', key, at)
+end
+"""
+_WRITE = (
+    """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
   return -1
 end
+"""
+    + _PUT_FUNCTION
+    + """
 local find, sub = string.find, string.sub
 local symbols, payloads, starts = ARGV[7], ARGV[8], ARGV[9]
 local cap, at = tonumber(ARGV[5]), ARGV[6]
@@ -179,21 +199,21 @@ while si <= #symbols do
   local start = tonumber(sub(starts, ti, te - 1))
   si, pi, ti = se + 1, pe + 1, te + 1
   redis.call('PUBLISH', ARGV[3] .. sym, val)
-  local key = ARGV[4] .. sym
-  local tail = redis.call('LINDEX', key, -1)
-  local tail_start = nil
-  if tail then tail_start = tonumber(string.match(tail, '"start":(%d+)')) end
-  if tail_start == start then
-    redis.call('LSET', key, -1, val)
-  elseif tail_start == nil or tail_start < start then
-    redis.call('RPUSH', key, val)
-    redis.call('LTRIM', key, -cap, -1)
-  end
-  redis.call('EXPIREAT', key, at)
+  put(ARGV[4] .. sym, val, start, cap, at)
   count = count + 1
 end
 return count
 """
+)
+#: On a Cluster, one bar per call (each list in its own slot): KEYS = (list,), ARGV = (bar,
+#: start, cap, expire-at); the publish follows in a pipeline.
+_PUT_CLUSTER = (
+    _PUT_FUNCTION
+    + """
+put(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+return 1
+"""
+)
 
 
 def next_ist_midnight(now: float) -> int:
@@ -223,7 +243,8 @@ class BarWriter:
         self.cap = cap
         self._tick = tick
         self._script = redis.register_script(_WRITE)
-        self._keys = [names.LEADER_LEASE, names.LEADER_EPOCH]
+        self._cluster = redisconn.is_cluster(redis)
+        self._keys = [names.LEADER_LEASE, names.leader_epoch_key(self._cluster)]
         #: Bars a failed write left, newest per (symbol, start); retried first.
         self.pending: dict[tuple[str, int], Bar] = {}
         self.max_pending = max_pending
@@ -284,7 +305,10 @@ class BarWriter:
             _lines.encode_lines(bars), "\n".join([str(b.start) for b in bars]),
         ]  # fmt: skip
         try:
-            result = int(await self._script(keys=self._keys, args=args))
+            if self._cluster:
+                result = await self._write_cluster(epoch, bars)
+            else:
+                result = int(await self._script(keys=self._keys, args=args))
         except TRANSIENT as exc:
             log.debug("bar write failed; retrying", extra={"error": repr(exc)})
             return False
@@ -293,6 +317,31 @@ class BarWriter:
         self.pending.clear()
         self.written += result
         return True
+
+    async def _write_cluster(self, epoch: int, bars: Sequence[Bar]) -> int:
+        """``bars`` on a Cluster: the lists (one script each, in their own slots), then SPUBLISH.
+
+        The lease is checked first, in its own slot, not atomically with the writes: a leader
+        that lost the lease between the check and the writes may write this batch still.
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._keys[0])
+            pipe.get(self._keys[1])
+            holder, current = await pipe.execute()
+        if holder != self._holder.encode() or current != str(epoch).encode():
+            return -1
+        at = next_ist_midnight(time.time())
+        payloads = [_lines.encode(b) for b in bars]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for bar, payload in zip(bars, payloads, strict=True):
+                pipe.eval(_PUT_CLUSTER, 1, names.bars_key(bar.symbol), payload, bar.start,
+                          self.cap, at)  # fmt: skip
+            await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for bar, payload in zip(bars, payloads, strict=True):
+                pipe.execute_command("SPUBLISH", names.bar_channel(bar.symbol), payload)
+            await pipe.execute()
+        return len(bars)
 
     async def run(self) -> None:
         """Write due bars every ``tick`` seconds; runs until cancelled."""

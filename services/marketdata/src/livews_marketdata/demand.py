@@ -23,7 +23,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_common.models import DemandRecord, WireError, decode
 from livews_common.symbols import is_index, is_valid_symbol
 from livews_marketdata.publish import TRANSIENT
@@ -160,7 +160,7 @@ class RedisDemand:
         quote: set[str] = set(self._watchlist)
         depth: set[str] = set()
         for start in range(0, len(keys), _MGET_CHUNK):
-            values = await self._redis.mget(keys[start : start + _MGET_CHUNK])
+            values = await redisconn.mget(self._redis, keys[start : start + _MGET_CHUNK])
             for key, value in zip(keys[start : start + _MGET_CHUNK], values, strict=True):
                 if value is None:
                     continue  # expired between SCAN and MGET

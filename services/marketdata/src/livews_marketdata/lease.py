@@ -14,17 +14,27 @@ Contract of :class:`Lease`:
 
 ``RedisLease`` keeps the lease in ``md:leader`` (value: the instance id, ``PX`` TTL) and the
 epoch in ``md:leader:epoch``; ``MemoryLease`` does the same in a shared dict for tests.
+
+On a Redis Cluster the epoch key carries the lease's hash tag (``md:leader:epoch{md:leader}``,
+one script sets both), and the leader's writes cannot check the lease in the same script (the
+keys they write live in other slots). Each fenced key there has a **fence key** in its own
+slot (``md:fence{md:last}`` …) holding the highest epoch that wrote it: ``acquire()`` raises
+every fence to the new epoch before it returns, and a write carrying a lower epoch than its
+fence is refused (:data:`FENCE_SCRIPT_CHECK`). So once a new leader holds the lease, an old
+one can no longer write, as on one Redis; the difference is that a leader whose lease lapsed
+without a successor may still write until one appears (nobody else writes meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from livews_common import names
+from livews_common import names, redisconn
 
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -44,6 +54,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[
 end
 return 0
 """
+#: Lua prologue of a write fenced on a Cluster: KEYS[1] is the fence, ARGV[1] the epoch.
+#: Returns -1 from the script when a newer epoch wrote already; raises the fence otherwise.
+FENCE_SCRIPT_CHECK = """
+local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) < fence then
+  return -1
+end
+if tonumber(ARGV[1]) > fence then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+"""
+_RAISE_FENCE = FENCE_SCRIPT_CHECK + "return 1\n"
 
 
 class Lease(Protocol):
@@ -74,6 +96,9 @@ class RedisLease:
         self._acquire = redis.register_script(_ACQUIRE)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
+        self._cluster = redisconn.is_cluster(redis)
+        self._raise_fence = redis.register_script(_RAISE_FENCE)
+        self._keys = [names.LEADER_LEASE, names.leader_epoch_key(self._cluster)]
 
     @property
     def epoch(self) -> int | None:
@@ -84,16 +109,20 @@ class RedisLease:
         return int(self.ttl * 1000)
 
     async def acquire(self) -> int | None:
-        keys = [names.LEADER_LEASE, names.LEADER_EPOCH]
-        epoch = int(await self._acquire(keys=keys, args=[self.holder, self.ttl_ms]))
+        epoch = int(await self._acquire(keys=self._keys, args=[self.holder, self.ttl_ms]))
         self._epoch = epoch or None
+        if self._epoch is not None and self._cluster:
+            # Before this leader reads md:last to continue from it: the old one is shut out.
+            await asyncio.gather(*(
+                self._raise_fence(keys=[names.fence_key(key)], args=[epoch])
+                for key in names.FENCED_KEYS
+            ))  # fmt: skip
         return self._epoch
 
     async def renew(self) -> bool:
         if self._epoch is None:
             return False
-        keys = [names.LEADER_LEASE, names.LEADER_EPOCH]
-        ok = int(await self._renew(keys=keys, args=[self.holder, self._epoch, self.ttl_ms]))
+        ok = int(await self._renew(keys=self._keys, args=[self.holder, self._epoch, self.ttl_ms]))
         if not ok:
             self._epoch = None
         return bool(ok)
@@ -101,8 +130,7 @@ class RedisLease:
     async def release(self) -> None:
         epoch, self._epoch = self._epoch, None
         if epoch is not None:
-            keys = [names.LEADER_LEASE, names.LEADER_EPOCH]
-            await self._release(keys=keys, args=[self.holder, epoch])
+            await self._release(keys=self._keys, args=[self.holder, epoch])
 
     def forget(self) -> None:
         """Stop claiming the lease locally (it is lost; nothing is written)."""

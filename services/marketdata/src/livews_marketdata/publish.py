@@ -18,6 +18,17 @@ Contract of :class:`Publisher`:
   fenced the same way; the newest status wins if Redis is away. The key expires after
   ``status_ttl`` (CONTRACT §4 v1.1): the leader rewrites it every third of that, so a key that
   is gone means no live ingestor (gateways then say ``down``).
+
+On a Redis Cluster (``redisconn.is_cluster``) a batch takes two round-trips instead of one:
+first a script per hash (``md:last``, ``md:depth:last``; the two run concurrently) that
+checks the hash's fence key (:mod:`livews_marketdata.lease`) and writes the newest values,
+then one pipeline of ``SPUBLISH`` to the shard channels (redis-py sends each shard its part).
+The publishes cannot run inside the scripts: a script may touch one slot only, and the
+channels are spread over every slot. So ``md:last`` is still written *before* the ticks are
+published (it never holds a value older than one already published), per-symbol order holds
+(batches are written one after the other, each shard receives its part in batch order), and a
+publish that fails after its hash was written is retried with the batch (subscribers drop the
+repeated ``seq``). The status keeps its classic ``PUBLISH`` inside its script.
 """
 
 from __future__ import annotations
@@ -34,9 +45,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from livews_common import names
+from livews_common import names, redisconn
 from livews_common.models import Depth, Status, Tick, encode
 from livews_marketdata.backoff import Backoff
+from livews_marketdata.lease import FENCE_SCRIPT_CHECK
 from livews_marketdata.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -47,10 +59,9 @@ _lines = msgspec.json.Encoder()
 #: Redis errors after which a write is retried later (anything else is a bug: it propagates).
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
-_PUBLISH = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
-  return -1
-end
+# write(prefix, key, symbols, payloads): PUBLISH each payload on prefix .. symbol (unless
+# prefix is false) and HSET the newest per symbol into key; returns how many were written.
+_WRITE_FUNCTION = """
 local function write(prefix, key, symbols, payloads)
   local last, order, count = {}, {}, 0
   local find, sub = string.find, string.sub
@@ -62,7 +73,7 @@ local function write(prefix, key, symbols, payloads)
     local sym = sub(symbols, si, se - 1)
     local val = sub(payloads, pi, pe - 1)
     si, pi = se + 1, pe + 1
-    redis.call('PUBLISH', prefix .. sym, val)
+    if prefix then redis.call('PUBLISH', prefix .. sym, val) end
     if last[sym] == nil then order[#order + 1] = sym end
     last[sym] = val
     count = count + 1
@@ -79,8 +90,26 @@ local function write(prefix, key, symbols, payloads)
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
   return count
 end
+"""
+_PUBLISH = (
+    """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
+  return -1
+end
+"""
+    + _WRITE_FUNCTION
+    + """
 return write(ARGV[3], KEYS[3], ARGV[5], ARGV[6]) + write(ARGV[4], KEYS[4], ARGV[7], ARGV[8])
 """
+)
+#: On a Cluster: KEYS = (fence, hash), ARGV = (epoch, symbols, payloads); no publish.
+_LAST_CLUSTER = (
+    FENCE_SCRIPT_CHECK
+    + _WRITE_FUNCTION
+    + """
+return write(false, KEYS[2], ARGV[2], ARGV[3])
+"""
+)
 
 _STATUS = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
@@ -90,6 +119,15 @@ redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
 redis.call('PUBLISH', KEYS[3], ARGV[3])
 return 1
 """
+#: On a Cluster: KEYS = (fence, md:status), ARGV = (epoch, status, ttl ms, channel).
+_STATUS_CLUSTER = (
+    FENCE_SCRIPT_CHECK
+    + """
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[2])
+return 1
+"""
+)
 
 
 class Fenced(Exception):
@@ -123,8 +161,11 @@ class RedisPublisher:
         self._epoch = epoch
         self._metrics = metrics
         self._backoff = backoff or Backoff(0.05, 1.0)
+        self._cluster = redisconn.is_cluster(redis)
         self._publish = redis.register_script(_PUBLISH)
         self._status = redis.register_script(_STATUS)
+        self._last_cluster = redis.register_script(_LAST_CLUSTER)
+        self._status_cluster = redis.register_script(_STATUS_CLUSTER)
         self._keys = [names.LEADER_LEASE, names.LEADER_EPOCH, names.LAST_TICKS, names.LAST_DEPTH]
         self.pending_ticks: dict[str, Tick] = {}
         self.pending_depth: dict[str, Depth] = {}
@@ -163,7 +204,10 @@ class RedisPublisher:
             "\n".join([d.symbol for d in depth]), _lines.encode_lines(depth),
         ]  # fmt: skip
         started = time.perf_counter()
-        result = await self._publish(keys=self._keys, args=args)
+        if self._cluster:
+            result = await self._write_cluster(epoch, args)
+        else:
+            result = await self._publish(keys=self._keys, args=args)
         m = self._metrics
         m.publish_latency.observe(time.perf_counter() - started)
         if int(result) == FENCED:
@@ -177,6 +221,31 @@ class RedisPublisher:
             log.info("Redis writes resumed")
         self.healthy = True
         m.redis_up.set(1)
+
+    async def _write_cluster(self, epoch: int, args: list[str | bytes | int]) -> int:
+        """The batch on a Cluster (module doc): fenced hash writes, then SPUBLISH."""
+        writes, publishes = [], []
+        for prefix, key, symbols, payloads in (
+            (args[2], names.LAST_TICKS, args[4], args[5]),
+            (args[3], names.LAST_DEPTH, args[6], args[7]),
+        ):
+            assert isinstance(symbols, str) and isinstance(payloads, bytes)
+            assert isinstance(prefix, str)
+            if not symbols:
+                continue
+            fenced = [names.fence_key(key), key]
+            writes.append(self._last_cluster(keys=fenced, args=[epoch, symbols, payloads]))
+            lines = payloads.split(b"\n")[:-1]  # one line per payload, each newline-ended
+            publishes += [
+                (f"{prefix}{s}", v) for s, v in zip(symbols.split("\n"), lines, strict=True)
+            ]
+        if any(int(r) == FENCED for r in await asyncio.gather(*writes)):
+            return FENCED
+        pipe = self._redis.pipeline(transaction=False)
+        for channel, payload in publishes:
+            pipe.execute_command("SPUBLISH", channel, payload)
+        await pipe.execute()
+        return len(publishes)
 
     async def set_status(self, status: Status) -> None:
         self.pending_status = status
@@ -195,10 +264,16 @@ class RedisPublisher:
         epoch = self._epoch()
         if epoch is None:
             raise Fenced
-        keys = [names.LEADER_LEASE, names.LEADER_EPOCH, names.STATUS]
-        result = await self._status(
-            keys=keys, args=[self._holder, epoch, encode(status), self.status_ttl_ms]
-        )
+        if self._cluster:
+            result = await self._status_cluster(
+                keys=[names.fence_key(names.STATUS), names.STATUS],
+                args=[epoch, encode(status), self.status_ttl_ms, names.STATUS],
+            )
+        else:
+            keys = [names.LEADER_LEASE, names.LEADER_EPOCH, names.STATUS]
+            result = await self._status(
+                keys=keys, args=[self._holder, epoch, encode(status), self.status_ttl_ms]
+            )
         if int(result) == FENCED:
             raise Fenced
         if self.pending_status is status:
