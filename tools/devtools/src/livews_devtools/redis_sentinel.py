@@ -222,6 +222,34 @@ class RedisSentinelServer(Started):
         self.node(port).kill()
         return port
 
+    def switchover(self, timeout: float = 10.0) -> int:
+        """A planned switchover without lost writes; the old primary's port. Then
+        :meth:`wait_stable`.
+
+        ``SENTINEL FAILOVER`` alone promotes a replica but leaves the old primary a writable
+        primary until the Sentinels reconfigure it, about 8 s later (four hello periods):
+        clients still connected to it keep writing there and lose those writes when it turns
+        replica. So, as docs/operations.md tells operators: pause writes on the old primary
+        (``CLIENT PAUSE … WRITE``), fail over, make the old primary a replica of the new one
+        at once, unpause. The writes that waited then answer ``READONLY``, which the clients
+        of :mod:`livews_common.redisconn` take as "the primary moved" (they reconnect to it).
+        """
+        old = self.primary_port()
+        sentinel = next(s for s in self.sentinels if s.running)
+        self._ask(old, "CLIENT", "PAUSE", str(int(timeout * 1000)), "WRITE")
+        try:
+            if self._ask(sentinel.port, "SENTINEL", "FAILOVER", SERVICE, admin=False) is None:
+                raise RedisUnavailable(f"Sentinel on {sentinel.port} refused the failover")
+            deadline = time.monotonic() + timeout
+            while (new := self.primary_port()) == old:
+                if time.monotonic() > deadline:
+                    raise RedisUnavailable(f"no replica promoted within {timeout}s")
+                time.sleep(0.05)
+            self._ask(old, "REPLICAOF", "127.0.0.1", str(new))
+        finally:
+            self._ask(old, "CLIENT", "UNPAUSE")
+        return old
+
     def restart_node(self, port: int, timeout: float = 10.0) -> None:
         """Bring a stopped data node back on ``port`` as a replica of the current primary
         (empty, as after a crash without persistence: it resyncs)."""
