@@ -215,3 +215,32 @@ async def test_per_user_quotas_on_a_cluster(
         assert await admin.zcard(names.user_connections_key("alice", cluster=True)) == 0
     finally:
         await client.aclose()
+
+
+async def test_a_primary_failover_resubscribes_on_the_promoted_replica() -> None:
+    """SIGKILL of the primary owning a held channel: its replica takes over, the bus follows."""
+    with RedisClusterServer(replicas=1) as failing:
+        seen = Seen()
+        bus = RedisBus(
+            failing.role_url(redis_acl.GATEWAY), seen.message, on_up=seen.up, on_down=seen.down
+        )
+        task = asyncio.create_task(bus.run())
+        channel = names.tick_channel(SYMBOLS[0])
+        try:
+            await seen.until(lambda: seen.ups == 1, "the bus up")
+            assert await bus.acquire([channel, names.STATUS])
+            admin = redisconn.connect_sync(failing.url)
+            admin.execute_command("SPUBLISH", channel, json.dumps({"seq": 1}))
+            admin.close()
+            await seen.until(lambda: seen.seqs(channel) == [1], "seq 1")
+            killed = failing.kill_primary(channel)
+            await asyncio.to_thread(failing.wait_stable, 30.0)
+            assert failing.primary_port(channel) != killed
+            await seen.until(lambda: seen.downs == 1 and seen.ups == 2, "down, then up again", 30)
+            admin = redisconn.connect_sync(failing.url)
+            admin.execute_command("SPUBLISH", channel, json.dumps({"seq": 2}))
+            admin.close()
+            await seen.until(lambda: seen.seqs(channel) == [1, 2], "seq 2 from the new primary")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

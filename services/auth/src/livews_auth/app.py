@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -185,7 +185,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RedisError)
-    async def redis_down(_: Request, exc: RedisError) -> JSONResponse:
+    @app.exception_handler(RedisClusterException)  # a Cluster without a slot's primary for now
+    async def redis_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("request failed: Redis unavailable", extra={"error": type(exc).__name__})
         err = Unavailable()
         response: JSONResponse = _error(err.status, err.code, err.message, err.headers())

@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from livews_auth import keyspace
 from livews_auth.metrics import AuthMetrics
@@ -184,7 +184,7 @@ class FeedCustodian:
                             data = message.get("data")
                             why = data.decode(errors="replace") if isinstance(data, bytes) else ""
                             self.request_renewal(why or "ingestor request")
-            except RedisError as exc:
+            except (RedisError, RedisClusterException) as exc:  # the latter: a Cluster in flux
                 log.warning(
                     "feed renew channel lost; resubscribing",
                     extra={"error": type(exc).__name__, "retry_in": round(backoff, 2)},
@@ -197,7 +197,7 @@ class FeedCustodian:
             self._wake.clear()
             try:
                 delay = await self.step()
-            except RedisError as exc:
+            except (RedisError, RedisClusterException) as exc:
                 log.warning("feed custody cannot reach Redis", extra={"error": type(exc).__name__})
                 delay = 2.0
             except Exception:  # a bug must not end custody; it is logged and retried

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from livews_common import names, redisconn
 from livews_gateway.metrics import GatewayMetrics
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 #: Users per pipelined refresh round-trip.
 _REFRESH_CHUNK = 200
-_ERRORS = (RedisError, OSError, TimeoutError)
+_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 # Redis time in ms; scripts use it so that gateways with skewed clocks agree on leases.
 _NOW = """

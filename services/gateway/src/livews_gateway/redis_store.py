@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from livews_common import names, redisconn
 from livews_gateway.clients import Mode
@@ -38,7 +38,7 @@ class RedisStore:
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"redis: {exc!r}") from None
 
     async def latest(self, mode: Mode, symbols: Sequence[str]) -> list[bytes | None]:

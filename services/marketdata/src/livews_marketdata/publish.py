@@ -41,8 +41,8 @@ from typing import Protocol
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import ClusterDownError, RedisError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livews_common import names, redisconn
@@ -57,7 +57,11 @@ FENCED = -1
 #: The same JSON as livews_common.models.encode, one value per line.
 _lines = msgspec.json.Encoder()
 #: Redis errors after which a write is retried later (anything else is a bug: it propagates).
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+#: On a Cluster also a shard without a primary for a moment (failover) or a slot in flux.
+TRANSIENT = (
+    RedisConnectionError, RedisTimeoutError, ConnectionError, OSError,
+    ClusterDownError, TryAgainError, SlotNotCoveredError,
+)  # fmt: skip
 
 # write(prefix, key, symbols, payloads): PUBLISH each payload on prefix .. symbol (unless
 # prefix is false) and HSET the newest per symbol into key; returns how many were written.
