@@ -14,6 +14,7 @@
  *   LIVEWS_BENCH_SYMBOLS   symbols on the board (default 200)
  *   LIVEWS_BENCH_RATE      updates per second per symbol (default 10)
  *   LIVEWS_BENCH_BATCHES   socket frames per second carrying them (default 50)
+ *   LIVEWS_BENCH_SPARKLINES  0 = sparklines off (to compare; default on)
  *   LIVEWS_E2E_CHROMIUM    the browser (default /usr/bin/chromium)
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -28,6 +29,7 @@ const SECONDS = Number(env.LIVEWS_BENCH_SECONDS ?? 10);
 const SYMBOLS = Number(env.LIVEWS_BENCH_SYMBOLS ?? 200);
 const RATE = Number(env.LIVEWS_BENCH_RATE ?? 10);
 const BATCHES = Number(env.LIVEWS_BENCH_BATCHES ?? 50);
+const SPARKLINES = env.LIVEWS_BENCH_SPARKLINES !== "0";
 const WARMUP_MS = 2000;
 const RESULTS = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 const ASSETS = fileURLToPath(new URL("../dist/assets/", import.meta.url));
@@ -113,7 +115,7 @@ async function main() {
     });
     const errors = [];
     page.on("pageerror", (err) => errors.push(String(err)));
-    await page.goto(`${stack.url}/?bench=synthetic&symbols=${SYMBOLS}&rate=${RATE}&batches=${BATCHES}`);
+    await page.goto(`${stack.url}/?bench=synthetic&symbols=${SYMBOLS}&rate=${RATE}&batches=${BATCHES}&sparklines=${SPARKLINES ? 1 : 0}`);
     await page.waitForFunction(
       (n) => [...document.querySelectorAll('[data-testid="cell-ltp"]')].filter((c) => c.textContent !== "—").length >= n,
       SYMBOLS,
@@ -123,7 +125,9 @@ async function main() {
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="chart"]')?.dataset.bars ?? 0) >= 100, null, {
       timeout: 30_000,
     });
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"] polyline').length >= 20, null, { timeout: 30_000 });
+    if (SPARKLINES) {
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"] polyline').length >= 20, null, { timeout: 30_000 });
+    }
     await page.waitForTimeout(WARMUP_MS);
     const view = await page.evaluate(() => ({
       chartBars: Number(document.querySelector('[data-testid="chart"]').dataset.bars),

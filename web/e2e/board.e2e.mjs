@@ -422,8 +422,8 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
       await page.waitForTimeout(300);
       assert.deepEqual(await truncatedNames(page), [], "no name truncated at 375 × 812");
       await page.screenshot({ path: join(ARTIFACTS, "stale-phone.png") });
-      await page.setViewportSize(LAPTOP);
     } finally {
+      await page.setViewportSize(LAPTOP);
       await admin("stall?seconds=0");
       await admin("market?state=open");
     }

@@ -2,7 +2,9 @@ import { StrictMode, type ReactNode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
 
-function readBenchOptions(search: string): { symbols: number; ratePerSymbol: number; batchesPerSecond: number } | null {
+function readBenchOptions(
+  search: string,
+): { symbols: number; ratePerSymbol: number; batchesPerSecond: number; sparklines: boolean } | null {
   const params = new URLSearchParams(search);
   if (params.get("bench") !== "synthetic") return null;
   const number = (name: string, fallback: number) => {
@@ -13,6 +15,7 @@ function readBenchOptions(search: string): { symbols: number; ratePerSymbol: num
     symbols: Math.round(number("symbols", 200)),
     ratePerSymbol: number("rate", 10),
     batchesPerSecond: number("batches", 50),
+    sparklines: params.get("sparklines") !== "0",
   };
 }
 

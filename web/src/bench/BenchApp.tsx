@@ -1,7 +1,7 @@
 import { useCallback } from "react";
 import { Dashboard } from "../components/Dashboard";
 import { GlobalStyle } from "../components/GlobalStyle";
-import { MarketProvider, type FeedInstrument } from "../market/MarketContext";
+import { MarketProvider, SPARKLINES_STORAGE_KEY, type FeedInstrument } from "../market/MarketContext";
 import { DEFAULT_WATCHLIST } from "../market/universe";
 import { StaticSessionProvider } from "../session/SessionContext";
 import { ThemeChoiceProvider } from "../theme/ThemeContext";
@@ -27,6 +27,8 @@ export interface BenchOptions {
   ratePerSymbol: number;
   /** Socket frames per second the ticks arrive in (a gateway batches them). */
   batchesPerSecond: number;
+  /** Sparklines in every row (the default), or off to compare. */
+  sparklines?: boolean;
 }
 
 /**
@@ -57,7 +59,8 @@ export function BenchApp({ symbols, ratePerSymbol, batchesPerSecond }: BenchOpti
 const benchUser = (symbols: number) => `bench-${symbols}`;
 
 /** Before the first render: the counters, and the bench user's watchlist of `symbols` symbols. */
-export function prepareBench({ symbols, ratePerSymbol }: BenchOptions): void {
+export function prepareBench({ symbols, ratePerSymbol, sparklines = true }: BenchOptions): void {
+  window.localStorage.setItem(SPARKLINES_STORAGE_KEY, sparklines ? "on" : "off");
   window.__livewsBench = { symbols, ratePerSymbol, received: 0, flushes: 0, flushedTicks: 0 };
   const watchlist = benchSymbols(DEFAULT_WATCHLIST, symbols);
   window.localStorage.setItem(`livews.watchlist.${benchUser(symbols)}`, JSON.stringify(watchlist));

@@ -47,6 +47,6 @@ export const GRID_COLUMNS = {
   wideMinPx: SYMBOL_MIN + 8 * PRICE_MIN + VOLUME_MIN + REMOVE,
   wideSparkMinPx: SYMBOL_MIN + 8 * PRICE_MIN + VOLUME_MIN + SPARK_WIDTH + REMOVE,
   /** Phones: symbol, LTP, change, change % and the remove button; no sparkline. */
-  narrow: "minmax(112px, 1.4fr) minmax(76px, 1fr) minmax(56px, 0.8fr) minmax(60px, 0.8fr) 28px",
-  narrowMinPx: 112 + 76 + 56 + 60 + 28,
+  narrow: "minmax(126px, 1.5fr) minmax(72px, 1fr) minmax(56px, 0.8fr) minmax(58px, 0.8fr) 24px",
+  narrowMinPx: 126 + 72 + 56 + 58 + 24,
 };
