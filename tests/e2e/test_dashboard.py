@@ -5,8 +5,9 @@ emulated Fyers login → the board fills → prices change → filter, sort, sea
 theme switch → the chart draws candles and a new bar rolls in (the ingestors cut bars every
 ``BAR_SECONDS``) → the emulator closes the market and every row goes stale without a name
 being truncated (laptop and phone) → the gateway serving the page is killed → within a second
-a banner says so and the board dims; both clear by themselves on return. Screenshots of both themes and the phone layout land in the test's
-artifacts directory (web/test-results/ by default).
+a banner says so and the board dims; both clear by themselves on return. Screenshots of both
+themes, the phone layout, the chart and the disconnected page land in the test's artifacts
+directory (web/test-results/ by default; docs/img/ holds copies).
 """
 
 from __future__ import annotations
@@ -119,5 +120,6 @@ def test_dashboard_end_to_end(
         report = f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}\n{fleet.log_tails(10)}"
         assert result.returncode == 0, report
         assert len(killed) == 1, f"no gateway held the page's socket\n{report}"
-    for shot in ("board-dark.png", "board-light.png", "board-phone.png", "chart.png", "disconnected.png"):
+    shots = ("board-dark.png", "board-light.png", "board-phone.png", "chart.png", "disconnected.png")
+    for shot in shots:
         assert (artifacts / shot).stat().st_size > 0, shot
