@@ -120,7 +120,7 @@ def test_dashboard_end_to_end(
         report = f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}\n{fleet.log_tails(10)}"
         assert result.returncode == 0, report
         assert len(killed) == 1, f"no gateway held the page's socket\n{report}"
-    shots = ("board-dark.png", "board-light.png", "board-phone.png", "chart.png")
-    shots += ("disconnected.png",)
+    shots = ["board-dark.png", "board-light.png", "board-phone.png", "chart.png"]
+    shots.append("disconnected.png")
     for shot in shots:
         assert (artifacts / shot).stat().st_size > 0, shot
