@@ -19,12 +19,15 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterPubSub, RedisCluster
 
 from livews_common import names, redis_acl, redisconn
-from livews_common.models import Bar, Depth, Status, Tick
+from livews_common.models import Bar, DemandRecord, Depth, Status, Tick, encode
 from livews_devtools.redis_cluster import RedisClusterServer, slot_of
+from livews_gateway.redis_store import RedisStore
 from livews_marketdata.bars import BarBuilder, BarWriter
+from livews_marketdata.demand import RedisDemand
 from livews_marketdata.lease import RedisLease
 from livews_marketdata.metrics import Metrics
 from livews_marketdata.publish import RedisPublisher
+from livews_marketdata.verdicts import VerdictBoard, verdict
 
 # Three symbols whose channels hash to three different slots (and, with 3 primaries, shards).
 SYMBOLS = ("NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:TCS-EQ")
@@ -253,3 +256,35 @@ async def test_the_docs_cluster_example_runs_as_the_consumer_user(
         assert int(got) > seen.get(symbol, 1)  # only newer than md:last held, and in order
         seen[symbol] = int(got)
     assert set(seen) == set(SYMBOLS)  # every shard's channel delivered
+
+
+async def test_verdicts_and_demand_on_a_cluster(
+    cluster: RedisClusterServer, md: aioredis.Redis, admin: aioredis.Redis
+) -> None:
+    """The verdict pipeline (keys in many slots) and the demand SCAN (every primary) + MGET."""
+    board = VerdictBoard(md, Metrics())
+    await board.publish([verdict(SYMBOLS[0], True), verdict("NSE:JUNK-EQ", False, "unknown")])
+    assert await admin.hexists(names.SYMBOL_VERDICTS, SYMBOLS[0])
+    assert await admin.get(names.negative_verdict_key("NSE:JUNK-EQ"))
+    store = RedisStore(cluster.role_url(redis_acl.GATEWAY))
+    notices = admin.pubsub()
+    await notices.subscribe(names.DEMAND_CHANGED)
+    try:  # ten gateways' demand records, spread over the shards
+        for i in range(10):
+            record = DemandRecord(instance=f"gw{i}", quote=[f"NSE:S{i}-EQ"], depth=[], ts=1)
+            await store.announce(f"gw{i}", encode(record), 30.0)
+        await store.withdraw("gw9")
+        got: list[bytes] = []
+        async with asyncio.timeout(10):
+            while len(got) < 11:
+                msg = await notices.get_message(ignore_subscribe_messages=True, timeout=0.1)
+                if msg and msg["type"] == "message":
+                    got.append(msg["data"])
+        assert got[-1] == b"gw9"
+    finally:
+        await notices.aclose()
+        await store.aclose()
+    owners = {cluster.primary_port(names.demand_key(f"gw{i}")) for i in range(10)}
+    assert len(owners) >= 2
+    demand = await RedisDemand(md, ["NSE:SBIN-EQ"]).scan()
+    assert demand.quote == {"NSE:SBIN-EQ", *(f"NSE:S{i}-EQ" for i in range(9))}

@@ -92,12 +92,21 @@ class RedisStore:
     async def announce(self, instance: str, record: bytes, ttl: float) -> None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(names.demand_key(instance), record, px=max(1, int(ttl * 1000)))
-        pipe.publish(names.DEMAND_CHANGED, instance)
-        await self._call(pipe.execute())
+        await self._demand_changed(pipe, instance)
 
     async def withdraw(self, instance: str) -> None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.delete(names.demand_key(instance))
+        await self._demand_changed(pipe, instance)
+
+    async def _demand_changed(self, pipe: Any, instance: str) -> None:
+        """Run ``pipe`` (the demand write), then tell the ingestor: in the same round-trip on
+        one Redis; after it on a Cluster, where the key and the notice go to different nodes
+        (and redis-py's cluster pipeline has no publish)."""
+        if redisconn.is_cluster(self._redis):
+            await self._call(pipe.execute())
+            await self._call(self._redis.publish(names.DEMAND_CHANGED, instance))
+            return
         pipe.publish(names.DEMAND_CHANGED, instance)
         await self._call(pipe.execute())
 

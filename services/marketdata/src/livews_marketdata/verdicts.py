@@ -80,7 +80,8 @@ class VerdictBoard:
                     else:
                         pipe.set(negative, payload, px=self._negative_ttl_ms)
                         pipe.hdel(names.SYMBOL_VERDICTS, v.symbol)
-                    pipe.publish(names.SYMBOL_VERDICT_CHANNEL, payload)
+                    # Not pipe.publish(): redis-py's cluster pipeline refuses that method.
+                    pipe.execute_command("PUBLISH", names.SYMBOL_VERDICT_CHANNEL, payload)
                 await pipe.execute()
         except TRANSIENT as exc:
             self._pending = {**batch, **self._pending}
