@@ -15,6 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from livews_common import redisconn
+
 #: The Gateway API and KEDA variants of production (components applied on top of ../prod).
 VARIANTS = ("prod-gateway-api", "prod-keda")
 OVERLAYS = ("dev", "prod", "prod-green", "prod-live-green", *VARIANTS)
@@ -26,6 +28,8 @@ INGRESS_FLEETS = (*FLEET, "prod-keda")
 #: Oldest Kubernetes minor these manifests are written for.
 K8S_VERSION = "1.30.0"
 SECRET_NAMES = {"livews-secrets", "livews-redis"}
+#: Components that no overlay uses, each rendered over base by its own test module.
+OWN_TESTS = {"redis-sentinel": "test_k8s_sentinel.py"}
 FLEET_APPS = {"auth", "gateway", "marketdata"}
 
 
@@ -52,6 +56,12 @@ def validate(obj: dict[str, Any], crds: dict[tuple[str, str], dict[str, Any]]) -
         jsonschema.Draft202012Validator(crds[key]).validate(obj)
     else:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+#: Components that replace the Redis of an overlay (one Redis topology or another): each is
+#: rendered over base and validated by its own tests (redis-cluster below; redis-sentinel in
+#: test_k8s_sentinel.py).
+RENDERED_ON_BASE = {"redis-cluster", "redis-sentinel"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -886,7 +896,115 @@ def test_every_overlay_and_component_is_rendered_by_these_tests(infra: Any) -> N
     for overlay in OVERLAYS:
         kustomization = infra.load_yaml(infra.k8s / "overlays" / overlay / "kustomization.yaml")
         used |= {Path(c).name for c in kustomization.get("components", [])}
+    # Components rendered and validated by a test module of their own (over base).
+    for component, module in OWN_TESTS.items():
+        assert (Path(__file__).parent / module).is_file(), module
+        used.add(component)
     components = {p.parent.name for p in (infra.k8s / "components").glob("*/kustomization.yaml")}
-    assert components <= used, f"rendered by no overlay: {components - used}"
+    assert components - RENDERED_ON_BASE <= used, f"rendered by no overlay: {components - used}"
     clusters = {p.parent.name for p in (infra.k8s / "cluster").glob("*/kustomization.yaml")}
     assert clusters == {"cert-manager"}, "render and validate the new cluster-wide kustomization"
+
+
+# -- components/redis-cluster ----------------------------------------------------------------
+
+CLUSTER_NODES = 6
+
+
+@pytest.fixture(scope="module")
+def cluster_objects(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """base + components/redis-cluster, as an overlay using it renders."""
+    here = tmp_path_factory.mktemp("redis-cluster-overlay")
+    rel = Path(os.path.relpath(infra.k8s, here))
+    (here / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": "livews",
+        "resources": [str(rel / "base")],
+        "components": [str(rel / "components" / "redis-cluster")],
+    }))  # fmt: skip
+    kubectl = infra.tool("kubectl", "kubernetes-client, or kubectl from Google's Cloud SDK")
+    return [doc for doc in yaml.safe_load_all(infra.run([kubectl, "kustomize", str(here)])) if doc]
+
+
+def test_redis_cluster_component_renders_and_validates(
+    infra: Any, cluster_objects: list[dict[str, Any]]
+) -> None:
+    crds = crd_schemas(infra.root)
+    failures = []
+    for obj in cluster_objects:
+        try:
+            validate(obj, crds)
+        except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as exc:
+            failures.append(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message}")
+    assert not failures, "\n".join(failures)
+    nodes = infra.by_kind(cluster_objects, "StatefulSet")["redis-cluster"]
+    assert nodes["spec"]["replicas"] == CLUSTER_NODES
+    pod = nodes["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False and pod["securityContext"]["runAsNonRoot"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"] and container["livenessProbe"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {p["containerPort"] for p in container["ports"]} == {6379, 16379}
+    # The users and the replication password come from the Secret the generators write.
+    acl = next(v for v in pod["volumes"] if v["name"] == "acl")["secret"]
+    assert acl["secretName"] == "livews-redis"
+    assert {i["key"] for i in acl["items"]} == {"users.acl", "admin"}
+    job = infra.by_kind(cluster_objects, "Job")["redis-cluster-create"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+
+
+def test_redis_cluster_scripts_create_3_primaries_with_a_replica_each(infra: Any) -> None:
+    here = infra.k8s / "components" / "redis-cluster"
+    for script in ("node-start.sh", "cluster-create.sh"):
+        infra.run(["sh", "-n", str(here / script)])  # parses
+    create = (here / "cluster-create.sh").read_text()
+    assert "--cluster create $nodes --cluster-replicas 1" in create
+    assert f"for i in {' '.join(str(i) for i in range(CLUSTER_NODES))}; do" in create
+    node = (here / "node-start.sh").read_text()
+    for line in ("cluster-enabled yes", "aclfile /etc/redis/livews/users.acl", "masteruser admin",
+                 "cluster-require-full-coverage no", "maxmemory-policy noeviction"):  # fmt: skip
+        assert f'echo "{line}' in node, line
+
+
+def test_services_reach_every_cluster_node_as_their_own_user(
+    infra: Any, cluster_objects: list[dict[str, Any]]
+) -> None:
+    service = infra.by_kind(cluster_objects, "Service")["redis-cluster-headless"]
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"]
+    want = {(f"redis-cluster-{i}.redis-cluster-headless", 6379) for i in range(CLUSTER_NODES)}
+    for name, pod in infra.pod_specs(cluster_objects):
+        if name not in FLEET_APPS:
+            continue
+        env = env_of(pod["containers"][0])
+        target = redisconn.parse(env["REDIS_URL"]["value"])
+        assert target.kind == "cluster" and set(target.nodes) == want, name
+        assert target.password is None, f"{name}: the password comes from REDIS_PASSWORD_FILE"
+        assert {"REDIS_USERNAME", "REDIS_PASSWORD_FILE"} <= set(env), name
+        assert env["REDIS_USERNAME"]["value"] == name, name
+
+
+def test_redis_cluster_network_policies_admit_the_fleet_and_the_bus(
+    infra: Any, cluster_objects: list[dict[str, Any]]
+) -> None:
+    policies = infra.by_kind(cluster_objects, "NetworkPolicy")
+    nodes = {"app.kubernetes.io/component": "redis-cluster", "app.kubernetes.io/name": "redis"}
+    inbound = policies["redis-cluster-ingress"]["spec"]
+    assert inbound["podSelector"]["matchLabels"] == nodes
+    rules = {
+        json.dumps(r["from"][0]["podSelector"]["matchLabels"], sort_keys=True):
+            {p["port"] for p in r["ports"]}
+        for r in inbound["ingress"]
+    }  # fmt: skip
+    assert rules == {
+        json.dumps({"livews.io/redis-client": "true"}): {6379},
+        json.dumps(nodes, sort_keys=True): {6379, 16379},
+    }
+    outbound = policies["redis-cluster-egress"]["spec"]["egress"]
+    assert {p["port"] for r in outbound for p in r["ports"]} == {6379, 16379}
+    # The fleet and the create Job reach the nodes through base's egress-redis.
+    egress = policies["egress-redis"]["spec"]["egress"]
+    selectors = [t.get("podSelector", {}).get("matchLabels") for r in egress for t in r["to"]]
+    assert {"app.kubernetes.io/name": "redis"} in selectors
+    job = infra.by_kind(cluster_objects, "Job")["redis-cluster-create"]
+    assert job["spec"]["template"]["metadata"]["labels"]["livews.io/redis-client"] == "true"
