@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,26 @@ def render(overlay: str) -> list[dict[str, Any]]:
     return _RENDERED[overlay]
 
 
+def render_on_base(component: str) -> list[dict[str, Any]]:
+    """The objects of base + ``components/<component>`` in namespace livews, as an overlay
+    using that component would render them (cached for the session)."""
+    key = f"base+{component}"
+    if key not in _RENDERED:
+        kubectl = tool("kubectl", "kubernetes-client, or kubectl from Google's Cloud SDK")
+        with tempfile.TemporaryDirectory(prefix="livews-k8s-") as tmp:
+            rel = Path(os.path.relpath(K8S, tmp))
+            (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": "livews",
+                "resources": [str(rel / "base")],
+                "components": [str(rel / "components" / component)],
+            }))  # fmt: skip
+            out = run([kubectl, "kustomize", tmp])
+        _RENDERED[key] = [doc for doc in yaml.safe_load_all(out) if doc]
+    return _RENDERED[key]
+
+
 def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
@@ -82,6 +103,7 @@ class Infra:
     tool = staticmethod(tool)
     run = staticmethod(run)
     render = staticmethod(render)
+    render_on_base = staticmethod(render_on_base)
     by_kind = staticmethod(by_kind)
     pod_specs = staticmethod(pod_specs)
     load_yaml = staticmethod(load_yaml)

@@ -912,19 +912,10 @@ CLUSTER_NODES = 6
 
 
 @pytest.fixture(scope="module")
-def cluster_objects(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def cluster_objects(infra: Any) -> list[dict[str, Any]]:
     """base + components/redis-cluster, as an overlay using it renders."""
-    here = tmp_path_factory.mktemp("redis-cluster-overlay")
-    rel = Path(os.path.relpath(infra.k8s, here))
-    (here / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "namespace": "livews",
-        "resources": [str(rel / "base")],
-        "components": [str(rel / "components" / "redis-cluster")],
-    }))  # fmt: skip
-    kubectl = infra.tool("kubectl", "kubernetes-client, or kubectl from Google's Cloud SDK")
-    return [doc for doc in yaml.safe_load_all(infra.run([kubectl, "kustomize", str(here)])) if doc]
+    objects: list[dict[str, Any]] = infra.render_on_base("redis-cluster")
+    return objects
 
 
 def test_redis_cluster_component_renders_and_validates(
