@@ -1,0 +1,29 @@
+#!/bin/sh
+# Start one Redis data node of the Sentinel topology. Whoever the Sentinels name as primary
+# stays primary: a restarted pod asks them first and comes back as a replica; only when no
+# Sentinel answers (first start of the whole set) is redis-0 the primary.
+set -eu
+ME="$(hostname).redis-headless"
+ADMIN="$(cat /etc/redis/livews/admin-password)"
+PRIMARY="$(sh /scripts/find-primary.sh)"
+umask 077
+cat > /tmp/redis.conf <<CONF
+port 6379
+protected-mode no
+aclfile /etc/redis/livews/users.acl
+dir /data
+appendonly yes
+maxmemory 256mb
+maxmemory-policy noeviction
+masteruser admin
+masterauth $ADMIN
+replica-announce-ip $ME
+# A primary cut off from every replica stops taking writes after 10 s, bounding what a
+# partitioned old primary can accept (and lose) before the Sentinels replace it.
+min-replicas-to-write 1
+min-replicas-max-lag 10
+CONF
+if [ "$PRIMARY" != "$ME" ]; then
+    echo "replicaof $PRIMARY 6379" >> /tmp/redis.conf
+fi
+exec redis-server /tmp/redis.conf
