@@ -106,9 +106,7 @@ async def test_primary_of_the_busiest_channel_killed(fleet: Fleet, recovery: Rec
 
 
 @pytest.mark.timeout(240)
-async def test_reshard_of_the_busiest_channel_under_load(
-    fleet: Fleet, recovery: Recovery
-) -> None:
+async def test_reshard_of_the_busiest_channel_under_load(fleet: Fleet, recovery: Recovery) -> None:
     cluster = _cluster(fleet)
     clients = await _clients(fleet)
     await fleet.wait_fresh(clients, time.time())
