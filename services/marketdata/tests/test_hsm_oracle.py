@@ -23,8 +23,10 @@ import httpx
 import pytest
 from fyers_apiv3.FyersWebsocket import data_ws
 
+from livews_common.models import Tick
 from livews_devtools.fleet_marketdata import emulator_access_token
 from livews_devtools.pytest_plugin import Emulator, Spawn, start_emulator
+from livews_marketdata.normalize import Normalizer
 from livews_marketdata.resolve import SymbolResolver
 from livews_marketdata.upstream import sdk
 from livews_marketdata.upstream.bridge import Bridge
@@ -32,6 +34,7 @@ from livews_marketdata.upstream.hsm import protocol
 from livews_marketdata.upstream.hsm.client import HsmConnection
 from livews_marketdata.upstream.hsm.decode import Decoder
 from livews_marketdata.upstream.hsm.protocol import DEPTH, QUOTES
+from livews_marketdata.upstream.hsm.ticks import TickDecoder
 
 QUOTE_SYMBOLS = ["NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:TCS-EQ", "NSE:NIFTY50-INDEX",
                  "NSE:NIFTYBANK-INDEX"]  # fmt: skip
@@ -165,11 +168,34 @@ def protocol_topics(frame: bytes) -> list[str]:
     return topics
 
 
+def _normalized(rec: Recorded, lite: bool, decoder: type[Decoder]) -> tuple[Any, ...]:
+    """The frames through ``decoder`` and the normalizer: ticks, depth, counts, drops."""
+    items: list[tuple[int, Any]] = []
+    dec = decoder(dict(rec.symbols), lite=lite, on_message=lambda m: items.append((1, m)),
+                  on_error=lambda e: None, send=lambda b: None,
+                  ack_frame=protocol.ack_frame)  # fmt: skip
+    dec.unsubscribing = list(rec.unsubscribed)
+    for frame in rec.received:
+        dec.feed(frame)
+    made = sum(isinstance(m, Tick) for _, m in items)
+    known = set(rec.symbols.values()) - {"NSE:TCS-EQ"}  # one symbol as if not subscribed
+    normalizer = Normalizer()
+    ticks, depth = normalizer.normalize(items, known, known)
+    return ticks, depth, *normalizer.take_counts(), made
+
+
 def _assert_same(rec: Recorded, token: str, lite: bool) -> dict[str, int]:
     theirs, their_acks = _replay_sdk(rec, token, lite)
     ours, our_acks = _replay_ours(rec, lite)
     assert ours == theirs
     assert our_acks == their_acks
+    # The client's TickDecoder makes quote Ticks itself: the same as the normalizer's of the
+    # SDK's dicts (values, counts and drops); in full mode every quote comes out as a Tick.
+    plain, fused = _normalized(rec, lite, Decoder), _normalized(rec, lite, TickDecoder)
+    assert fused[:4] == plain[:4]
+    assert plain[4] == 0
+    sf = sum(1 for where, m in theirs if where == "message" and m.get("type") == "sf")
+    assert fused[4] == (0 if lite else sf)
     assert rec.conn.sent == _sdk_frames(token, rec, lite)
     kinds: dict[str, int] = {}
     for where, item in theirs:
@@ -188,7 +214,11 @@ async def _wait_data(bridge: Bridge, kinds: set[str], seconds: float = 10) -> No
     seen: set[str] = set()
     async with asyncio.timeout(seconds):
         while not kinds <= seen:
-            seen |= {raw["type"] for _, raw in await bridge.take() if isinstance(raw, dict)}
+            for _, raw in await bridge.take():
+                if isinstance(raw, Tick):  # a quote the client's TickDecoder made
+                    seen.add("sf" if raw.kind == "quote" else "if")
+                elif isinstance(raw, dict):
+                    seen.add(raw["type"])
 
 
 @pytest.mark.parametrize("lite", [False, True], ids=["full", "lite"])

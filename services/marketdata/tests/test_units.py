@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,7 +15,7 @@ from cryptography.fernet import Fernet
 
 from livews_common import names
 from livews_common.feedtoken import FeedToken, TokenCipher
-from livews_common.models import DemandRecord, encode
+from livews_common.models import DemandRecord, Tick, encode
 from livews_common.settings import ConfigError
 from livews_common.symbols import DEFAULT_WATCHLIST
 from livews_marketdata.backoff import Backoff
@@ -66,6 +67,19 @@ async def test_bridge_compacts_to_the_newest_per_symbol_when_full() -> None:
     assert bridge.overflow > 0 and len(items) + bridge.overflow == 250
     newest = {raw["symbol"]: raw["i"] for _, raw in items}  # type: ignore[index]
     assert newest == {f"S{k}": 245 + k for k in range(5)}
+
+
+async def test_bridge_compacts_ticks_made_by_the_hsm_client_too() -> None:
+    bridge = Bridge(asyncio.get_running_loop(), capacity=50)
+    gen = bridge.new_generation()
+    for i in range(120):
+        kind: Literal["quote", "index"] = "index" if i % 4 == 3 else "quote"
+        tick = Tick(symbol=f"S{i % 4}", kind=kind, seq=i, ltp=1.0 + i, ingest_ts=0)
+        bridge.push_batch(gen, [tick])
+    items = await bridge.take()
+    assert bridge.overflow > 0 and len(items) + bridge.overflow == 120
+    newest = {raw.symbol: raw.seq for _, raw in items}  # type: ignore[attr-defined]
+    assert newest == {f"S{k}": 116 + k for k in range(4)}
 
 
 async def test_bridge_ignores_an_old_generation() -> None:

@@ -80,9 +80,35 @@ class BarBuilder:
         return ts_ms - ts_ms % self.length_ms
 
     def fold(self, ticks: Iterable[Tick]) -> None:
-        """Fold published ticks (the pipeline's hook: cheap, no I/O)."""
+        """Fold published ticks (the pipeline's hook: cheap, no I/O).
+
+        A tick of its symbol's open minute — nearly every one — is folded right here, as
+        :meth:`_fold` would; a symbol's first tick, a new minute or a late tick go there.
+        """
+        length, cum, opened = self.length_ms, self._cum, self._open
         for tick in ticks:
-            self._fold(tick)
+            state = opened.get(tick.symbol)
+            ts = tick.ingest_ts
+            if state is None or ts - ts % length != state.bar.start:
+                self._fold(tick)
+                continue
+            bar = state.bar
+            volume = tick.volume
+            if volume is not None and tick.kind != "index":
+                before = cum.get(tick.symbol)
+                added = 0 if before is None or volume < before else volume - before
+                cum[tick.symbol] = volume
+                bar.volume = (bar.volume or 0) + added
+            price = tick.ltp
+            if price > bar.high:
+                bar.high = price
+            if price < bar.low:
+                bar.low = price
+            bar.close = price
+            bar.ticks += 1
+            if tick.seq > bar.seq:
+                bar.seq = tick.seq
+            state.changed = True
 
     def _fold(self, tick: Tick) -> None:
         symbol, price = tick.symbol, tick.ltp

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import random
 import time
 from collections.abc import Callable
@@ -69,6 +70,7 @@ class _Seq(msgspec.Struct):
 
 
 _seq_decoder = msgspec.json.Decoder(_Seq)
+_symbol_of = operator.attrgetter("symbol")
 
 
 async def read_last_seqs(redis: aioredis.Redis, key: str) -> dict[str, int]:
@@ -140,11 +142,9 @@ class Pipeline:
 
     async def deliver(self, ticks: list[Tick], depth: list[Depth]) -> None:
         self._sequencer.stamp(ticks, depth)
-        last_ticks, last_depth = self.last_ticks, self.last_depth
-        for tick in ticks:
-            last_ticks[tick.symbol] = tick
-        for update in depth:
-            last_depth[update.symbol] = update
+        # The newest of each symbol wins (one pass in C, not a Python loop).
+        self.last_ticks.update(zip(map(_symbol_of, ticks), ticks, strict=True))
+        self.last_depth.update(zip(map(_symbol_of, depth), depth, strict=True))
         if self._recorder is not None:
             self._recorder.write(ticks, depth)
         if ticks:

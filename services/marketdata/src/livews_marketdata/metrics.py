@@ -18,6 +18,20 @@ LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 5.0, 10.0, 30.0, 60.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
+class Children:
+    """A counter's children by label value, each looked up once (for the per-batch path)."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._children: dict[str, Counter] = {}
+
+    def get(self, value: str) -> Counter:
+        child = self._children.get(value)
+        if child is None:
+            child = self._children[value] = self._counter.labels(value)
+        return child
+
+
 class Metrics:
     """Every metric the ingestor exports."""
 

@@ -222,13 +222,29 @@ class Normalizer:
     ) -> tuple[list[Tick], list[Depth]]:
         """``(received_ms, raw)`` pairs → ticks and depth updates, in arrival order.
 
+        ``raw`` is an SDK dict, or a :class:`Tick` made from one already (by
+        :class:`~livews_marketdata.upstream.hsm.ticks.TickDecoder`, with ``ingest_ts`` and
+        ``seq`` 0): it only gets its receive time and the same symbol check.
+
         ``quotes``/``depths`` are the symbols subscribed for each; an update for any other
         symbol is dropped as ``unknown_symbol``.
         """
         ticks: list[Tick] = []
         depth: list[Depth] = []
         counts, drops = self.counts_in, self.drops
+        made = 0  # Ticks made already, counted once at the end
         for received, raw in items:
+            if type(raw) is Tick:  # a quote the HSM client's TickDecoder already made
+                if raw.kind != "quote":
+                    counts[raw.kind] += 1
+                else:
+                    made += 1
+                if raw.symbol in quotes:
+                    raw.ingest_ts = received
+                    ticks.append(raw)
+                else:
+                    drops["unknown_symbol"] += 1
+                continue
             if type(raw) is not dict:
                 counts["garbage"] += 1
                 drops["garbage"] += 1
@@ -251,6 +267,8 @@ class Normalizer:
                 drops[exc.reason] += 1
             except (ValueError, TypeError, ArithmeticError):
                 drops["invalid"] += 1  # refused by the wire model itself
+        if made:
+            counts["quote"] += made
         return ticks, depth
 
     def take_counts(self) -> tuple[Counter[str], Counter[str]]:

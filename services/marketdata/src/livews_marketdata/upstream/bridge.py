@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from livews_common.models import Tick
+
 
 @dataclass(frozen=True)
 class ControlEvent:
@@ -112,7 +114,12 @@ class Bridge:
         newest: dict[tuple[object, object], tuple[int, object]] = {}
         for item in self._buffer:
             raw = item[1]
-            key = (raw.get("type"), raw.get("symbol")) if isinstance(raw, dict) else (id(raw), 0)
+            if isinstance(raw, dict):
+                key = (raw.get("type"), raw.get("symbol"))
+            elif isinstance(raw, Tick):  # a quote or index already made (the HSM client)
+                key = ("sf" if raw.kind == "quote" else "if", raw.symbol)
+            else:
+                key = (id(raw), 0)
             newest.pop(key, None)  # re-insert so the order is that of the newest update
             newest[key] = item
         self.overflow += len(self._buffer) - len(newest)

@@ -35,7 +35,7 @@ from livews_common.models import UpstreamState
 from livews_marketdata.backoff import Backoff
 from livews_marketdata.demand import DemandSource
 from livews_marketdata.errors import AuthRefused, TokenExpired, UpstreamError
-from livews_marketdata.metrics import Metrics
+from livews_marketdata.metrics import Children, Metrics
 from livews_marketdata.normalize import Normalizer
 from livews_marketdata.resolve import SymbolResolver
 from livews_marketdata.tokens import Credential, NoToken, TokenSource
@@ -209,12 +209,13 @@ class FyersSource:
         bridge = self._bridge
         assert bridge is not None
         normalizer, m = self._normalizer, self._metrics
+        ticks_in = Children(m.ticks_in)
         while True:
             items = await bridge.take()
             ticks, depth = normalizer.normalize(items, self.quotes, self.depths)
             counts, drops = normalizer.take_counts()
             for kind, n in counts.items():
-                m.ticks_in.labels(kind).inc(n)
+                ticks_in.get(kind).inc(n)
             for reason, n in drops.items():
                 m.ticks_dropped.labels(reason).inc(n)
             if bridge.overflow != self._overflow_seen:

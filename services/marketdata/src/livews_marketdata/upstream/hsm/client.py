@@ -25,9 +25,10 @@ from typing import Any, Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from livews_common.models import Tick
 from livews_marketdata.errors import UpstreamError
 from livews_marketdata.upstream.hsm import protocol
-from livews_marketdata.upstream.hsm.decode import Decoder
+from livews_marketdata.upstream.hsm.ticks import TickDecoder
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class HsmConnection:
         self._batch: list[object] = []
         self.sent: list[bytes] = []  # every frame sent, when ``record_sent`` (tests)
         self.record_sent = False
-        self.decoder = Decoder(
+        self.decoder = TickDecoder(
             self.symbols, lite=lite, on_message=self._on_message, on_error=self._on_error,
             send=self._outbox.append, ack_frame=protocol.ack_frame,
         )  # fmt: skip
@@ -92,8 +93,8 @@ class HsmConnection:
 
     # -- what the decoder says ------------------------------------------------------------
 
-    def _on_message(self, message: dict[str, Any]) -> None:
-        if message.get("type") in DATA_TYPES:
+    def _on_message(self, message: dict[str, Any] | Tick) -> None:
+        if isinstance(message, Tick) or message.get("type") in DATA_TYPES:
             self._batch.append(message)  # handed over once the whole frame is decoded
         else:
             self._bridge.push_control(self._generation, "message", message)

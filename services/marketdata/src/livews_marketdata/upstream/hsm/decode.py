@@ -87,7 +87,7 @@ class Decoder:
         symbols: dict[str, str],
         *,
         lite: bool,
-        on_message: Callable[[dict[str, Any]], None],
+        on_message: Callable[[Any], None],  # data dicts (a Tick too, from a TickDecoder)
         on_error: Callable[[dict[str, Any]], None],
         send: Callable[[bytes], None],
         ack_frame: Callable[[int], bytes],
@@ -295,12 +295,11 @@ class Decoder:
             ]
             if changes:
                 values.update(changes)
-                keys = [key for key, _ in changes]
                 last = self._out.get(name)
                 if last is None:
                     self._emit(kind, values, name)
                 else:
-                    self._emit_changes(kind, values, name, last, keys)
+                    self._emit_changes(kind, values, name, last, changes)
             return offset + 4 * count
         for index in range(count):
             value = _I32.unpack_from(data, offset)[0]
@@ -343,12 +342,18 @@ class Decoder:
             return
         if kind != "if" and not self.lite:
             self._out[name] = message
-        self._on_message(message)
+        self._hand(kind, name, message)
 
     def _emit_changes(
-        self, kind: str, raw: dict[str, Any], name: str, last: dict[str, Any], keys: list[str]
+        self,
+        kind: str,
+        raw: dict[str, Any],
+        name: str,
+        last: dict[str, Any],
+        changes: list[tuple[str, int]],
     ) -> None:
-        """What :meth:`_format` would give, from the last output and the changed keys."""
+        """What :meth:`_format` would give, from the last output and the changed values."""
+        keys = [key for key, _ in changes]
         out = last.copy()  # the last one may still sit in the bridge: never changed in place
         scale = (10 ** raw["precision"]) * raw["multiplier"]
         if kind == "sf":
@@ -368,7 +373,11 @@ class Decoder:
                 if key in _DEPTH_KEEP:
                     out[key] = raw[key] / scale if key in _DEPTH_SCALED else raw[key]
         self._out[name] = out
-        self._on_message(out)
+        self._hand(kind, name, out)
+
+    def _hand(self, kind: str, name: str, message: dict[str, Any]) -> None:
+        """Hand a data dict over (a subclass may hand something made from it instead)."""
+        self._on_message(message)
 
     def _format(self, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
         if self.lite:
