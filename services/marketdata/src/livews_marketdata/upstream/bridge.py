@@ -76,7 +76,11 @@ class Bridge:
         self._call(self._ready.set)
 
     def push_batch(self, generation: int, updates: list[object]) -> None:
-        """``push_data`` for updates that arrived together (one frame): one stamp, one lock."""
+        """``push_data`` for updates that arrived together (one frame): one stamp, one lock.
+
+        Our HSM client calls this on the loop's own thread: then the loop is woken directly,
+        not through its self-pipe (a write, a poll and a read per frame).
+        """
         if generation != self.generation or not updates:
             return
         stamp = int(time.time() * 1000)
@@ -89,7 +93,10 @@ class Bridge:
             if self._signalled:
                 return
             self._signalled = True
-        self._call(self._ready.set)
+        if asyncio.events._get_running_loop() is self._loop:
+            self._ready.set()
+        else:
+            self._call(self._ready.set)
 
     def push_control(self, generation: int, kind: str, payload: Any) -> None:
         if generation != self.generation:
