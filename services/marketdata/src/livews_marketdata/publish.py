@@ -43,6 +43,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import (
     ClusterDownError,
+    RedisClusterException,
     RedisError,
     ResponseError,
     SlotNotCoveredError,
@@ -63,10 +64,12 @@ FENCED = -1
 #: The same JSON as livews_common.models.encode, one value per line.
 _lines = msgspec.json.Encoder()
 #: Redis errors after which a write is retried later (anything else is a bug: it propagates).
-#: On a Cluster also a shard without a primary for a moment (failover) or a slot in flux.
+#: On a Cluster also a shard without a primary for a moment (failover) or a slot in flux,
+#: and no node reachable at all (redis-py's cluster client raises the bare
+#: RedisClusterException when it cannot load the slot map: the whole Cluster restarting).
 TRANSIENT = (
     RedisConnectionError, RedisTimeoutError, ConnectionError, OSError,
-    ClusterDownError, TryAgainError, SlotNotCoveredError,
+    ClusterDownError, TryAgainError, SlotNotCoveredError, RedisClusterException,
 )  # fmt: skip
 
 # write(prefix, key, symbols, payloads): PUBLISH each payload on prefix .. symbol (unless
