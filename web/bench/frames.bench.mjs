@@ -15,6 +15,10 @@
  *   LIVEWS_BENCH_RATE      updates per second per symbol (default 10)
  *   LIVEWS_BENCH_BATCHES   socket frames per second carrying them (default 50)
  *   LIVEWS_BENCH_SPARKLINES  0 = sparklines off (to compare; default on)
+ *   LIVEWS_BENCH_BASELINE  optional: a web_frames.json of another build (e.g. an older commit's
+ *                          `node bench/frames.bench.mjs`, run just before in the same conditions);
+ *                          its frame figures are recorded as baseline_* beside this run's
+ *   LIVEWS_BENCH_BASELINE_NAME  what that build is (for the notes), e.g. a commit
  *   LIVEWS_E2E_CHROMIUM    the browser (default /usr/bin/chromium)
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -102,6 +106,7 @@ async function measure(page, durationMs) {
 }
 
 async function main() {
+  const loadAtStart = os.loadavg()[0];
   const stack = await startMockStack(); // only its static file server is used
   const browser = await chromium.launch({
     executablePath: env.LIVEWS_E2E_CHROMIUM ?? "/usr/bin/chromium",
@@ -126,12 +131,14 @@ async function main() {
       timeout: 30_000,
     });
     if (SPARKLINES) {
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"] polyline').length >= 20, null, { timeout: 30_000 });
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"] polyline:not([points=""])').length >= 20, null, {
+        timeout: 30_000,
+      });
     }
     await page.waitForTimeout(WARMUP_MS);
     const view = await page.evaluate(() => ({
       chartBars: Number(document.querySelector('[data-testid="chart"]').dataset.bars),
-      sparklines: document.querySelectorAll('[data-testid="sparkline"] polyline').length,
+      sparklines: document.querySelectorAll('[data-testid="sparkline"] polyline:not([points=""])').length,
     }));
     const cdp = await page.context().newCDPSession(page);
     await cdp.send("Performance.enable");
@@ -145,6 +152,7 @@ async function main() {
     if (errors.length > 0) throw new Error(`page errors: ${errors.join("; ")}`);
 
     const bundle = bundleSize();
+    const baseline = env.LIVEWS_BENCH_BASELINE ? JSON.parse(readFileSync(env.LIVEWS_BENCH_BASELINE, "utf8")) : null;
     const seconds = run.elapsedMs / 1000;
     const frames = run.frames;
     const ticksPerS = (run.after.received - run.before.received) / seconds;
@@ -169,6 +177,12 @@ async function main() {
       bundle_js_kb_before: [BUNDLE_BEFORE_KB, "kB"],
       bundle_js_gzip_kb_before: [BUNDLE_BEFORE_GZIP_KB, "kB"],
     };
+    if (baseline !== null) {
+      for (const key of ["frame_p50_ms", "frame_p95_ms", "frame_p99_ms", "frame_max_ms", "fps", "long_tasks", "main_thread_busy_pct"]) {
+        const metric = baseline.metrics[key];
+        if (metric !== undefined) metrics[`baseline_${key}`] = [metric.value, metric.unit];
+      }
+    }
     const doc = {
       name: "web_frames",
       when: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
@@ -177,6 +191,7 @@ async function main() {
         platform: `${os.type()}-${os.release()}-${os.arch()}`,
         cpus: os.cpus().length,
         chromium: browser.version(),
+        loadavg_1m_at_start: round(loadAtStart, 2),
       },
       metrics: Object.fromEntries(Object.entries(metrics).map(([k, [v, unit]]) => [k, { value: round(v), unit }])),
       notes:
@@ -187,7 +202,11 @@ async function main() {
         `frame time = interval between requestAnimationFrame callbacks over ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up. ` +
         `Long tasks are main-thread tasks over 50 ms. Shared 2-core machine: compare runs, not absolutes. ` +
         `bundle_js_* = the app's JavaScript in dist/assets without the benchmark chunk (gzip -9); *_before = the same at ` +
-        `commit 469d0f8, before the chart library (vite's own report then: 259.67 kB, 85.38 kB gzip).`,
+        `commit 469d0f8, before the chart library (vite's own report then: 259.67 kB, 85.38 kB gzip).` +
+        (baseline === null
+          ? ""
+          : ` baseline_* = the same benchmark of ${env.LIVEWS_BENCH_BASELINE_NAME ?? "another build"} run just before this one ` +
+            `(its own page: no chart, no sparklines), for a comparison under the same machine load.`),
     };
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(`${RESULTS}web_frames.json`, JSON.stringify(doc, null, 2) + "\n");

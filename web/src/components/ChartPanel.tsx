@@ -15,6 +15,7 @@ import { displayName } from "../market/universe";
 import type { Theme } from "../theme/themes";
 
 const Panel = styled.section`
+  contain: content;
   min-width: 0;
   overflow: hidden;
   padding: 8px 8px 4px;

@@ -8,7 +8,9 @@ import { displayName, isIndexSymbol } from "../market/universe";
 
 const LEVELS = 5;
 
+/* Depth changes many times a second: its layout and paint stay inside the panel. */
 const Panel = styled.aside`
+  contain: content;
   padding: 8px 12px;
   border-radius: 8px;
   border: 1px solid ${({ theme }) => theme.colors.border};

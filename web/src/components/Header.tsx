@@ -9,6 +9,8 @@ import { ThemeToggle } from "./ThemeToggle";
 
 /** One line at every width: what does not fit on a phone is hidden, never wrapped. */
 const Bar = styled.header`
+  /* The index strip changes every frame: keep its layout and paint inside the header. */
+  contain: content;
   display: flex;
   flex-wrap: nowrap;
   align-items: center;

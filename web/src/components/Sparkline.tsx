@@ -1,7 +1,9 @@
-import { memo, useCallback, useSyncExternalStore } from "react";
+import { memo, useEffect, useRef } from "react";
 import { useBars } from "../market/MarketContext";
 import type { Bar } from "../market/types";
 import { SPARK_HEIGHT, SPARK_WIDTH } from "./columns";
+
+const WIDTH = SPARK_WIDTH - 8;
 
 /**
  * The SVG polyline of a day's closes scaled into `width` × `height` (1 px inset), or null
@@ -26,30 +28,57 @@ export function sparkPoints(bars: readonly Bar[], width: number, height: number)
   return points.join(" ");
 }
 
+/** How often a sparkline redraws at most while only its open bar changes (ms); a new minute redraws at once. */
+export const SPARK_REFRESH_MS = 10_000;
+
+function dayDirection(bars: readonly Bar[]): "up" | "down" | "flat" {
+  const first = bars[0];
+  const last = bars[bars.length - 1];
+  if (first === undefined || last === undefined) return "flat";
+  return last.close > first.open ? "up" : last.close < first.open ? "down" : "flat";
+}
+
 /**
- * A row's sparkline: one SVG polyline from the symbol's one-minute bars. It subscribes to
- * that symbol's bars only, so it redraws when a bar changes (about once a second), never on a tick.
+ * A row's sparkline: one SVG polyline from the symbol's one-minute bars. It listens to that
+ * symbol's bars in the store and sets the polyline's points itself, without React: when a new
+ * minute starts, and otherwise at most every {@link SPARK_REFRESH_MS} (a 64 px line of the day
+ * does not need the open bar's every second). Never on a tick; the row does not re-render.
  */
 export const Sparkline = memo(function Sparkline({ symbol }: { symbol: string }) {
   const { store } = useBars();
-  const subscribe = useCallback((listener: () => void) => store.subscribe(symbol, listener), [store, symbol]);
-  const bars = useSyncExternalStore(subscribe, () => store.get(symbol));
-  const points = sparkPoints(bars, SPARK_WIDTH - 8, SPARK_HEIGHT);
-  const first = bars[0];
-  const last = bars[bars.length - 1];
-  const dir = first && last ? (last.close > first.open ? "up" : last.close < first.open ? "down" : "flat") : "flat";
+  const svg = useRef<SVGSVGElement>(null);
+  useEffect(() => {
+    let drawnBars = -1;
+    let drawnAt = -Infinity;
+    const draw = (force: boolean) => {
+      const element = svg.current;
+      const line = element?.firstElementChild;
+      if (!element || !line) return;
+      const bars = store.get(symbol);
+      const now = performance.now();
+      if (!force && bars.length === drawnBars && now - drawnAt < SPARK_REFRESH_MS) return;
+      drawnBars = bars.length;
+      drawnAt = now;
+      line.setAttribute("points", sparkPoints(bars, WIDTH, SPARK_HEIGHT) ?? "");
+      element.dataset.bars = String(bars.length);
+      element.dataset.dir = dayDirection(bars);
+    };
+    draw(true);
+    return store.subscribe(symbol, () => draw(false));
+  }, [store, symbol]);
   return (
     <svg
+      ref={svg}
       className="spark"
-      width={SPARK_WIDTH - 8}
+      width={WIDTH}
       height={SPARK_HEIGHT}
-      viewBox={`0 0 ${SPARK_WIDTH - 8} ${SPARK_HEIGHT}`}
+      viewBox={`0 0 ${WIDTH} ${SPARK_HEIGHT}`}
       data-testid="sparkline"
-      data-bars={bars.length}
-      data-dir={dir}
+      data-bars="0"
+      data-dir="flat"
       aria-hidden="true"
     >
-      {points !== null && <polyline points={points} fill="none" stroke="currentColor" strokeWidth="1.25" />}
+      <polyline points="" fill="none" stroke="currentColor" strokeWidth="1.25" />
     </svg>
   );
 });
