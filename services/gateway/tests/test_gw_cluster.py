@@ -183,6 +183,19 @@ async def test_a_slot_migration_resubscribes_and_reports_a_blip(
     assert the_bus.up and the_bus.reconnects == 2
 
 
+async def test_a_shard_channel_released_before_it_was_subscribed(
+    bus: tuple[RedisBus, Seen], leader: RedisPublisher
+) -> None:
+    the_bus, seen = bus
+    quick, kept = names.tick_channel(SYMBOLS[1]), names.tick_channel(SYMBOLS[2])
+    await the_bus.acquire([quick], wait=0.0)  # not confirmed yet…
+    the_bus.release([quick])  # …and gone again before the writer ran
+    assert await the_bus.acquire([kept])
+    await leader.publish([tick(SYMBOLS[1], 1), tick(SYMBOLS[2], 1)], [])
+    await seen.until(lambda: seen.seqs(kept) == [1], "the kept channel's tick")
+    assert seen.downs == 0 and the_bus.up  # no session lost over it
+
+
 @dataclass
 class Conn:
     sid: str

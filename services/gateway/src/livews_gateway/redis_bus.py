@@ -327,13 +327,14 @@ class _Links:
         by_slot: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
         for channel in channels:
             shard = self._where.pop(channel, None)
-            if shard is None:
-                classic.append(channel)
-            else:
+            if shard is not None:
                 self._unsubscribing[channel] += 1
                 by_slot[shard, key_slot(channel.encode())].append(channel)
-        if classic:
-            await self._link("").unsubscribe(*classic)
+            elif self._cluster is None or not names.is_sharded_channel(channel):
+                classic.append(channel)
+            # else: a shard channel released before it was subscribed: nothing to undo
+        if classic and "" in self._pubsubs:
+            await self._pubsubs[""].unsubscribe(*classic)
         for (shard, _slot), group in by_slot.items():
             await self._link(shard).sunsubscribe(*group)
 
