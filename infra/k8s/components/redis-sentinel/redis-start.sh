@@ -18,10 +18,6 @@ maxmemory-policy noeviction
 masteruser admin
 masterauth $ADMIN
 replica-announce-ip $ME
-# A primary cut off from every replica stops taking writes after 10 s, bounding what a
-# partitioned old primary can accept (and lose) before the Sentinels replace it.
-min-replicas-to-write 1
-min-replicas-max-lag 10
 CONF
 if [ "$PRIMARY" != "$ME" ]; then
     echo "replicaof $PRIMARY 6379" >> /tmp/redis.conf

@@ -18,6 +18,8 @@ behaviour (sharded pub/sub, per-slot scripts) ask :func:`is_cluster`.
 
 from __future__ import annotations
 
+import copy
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +29,13 @@ from urllib.parse import quote, unquote
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import (
+    Sentinel,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
+from redis.sentinel import SentinelManagedConnection as SyncSentinelConnection
+from redis.sentinel import SentinelManagedSSLConnection as SyncSentinelSSLConnection
 from redis.typing import KeyT
 
 from livews_common.settings import ConfigError
@@ -185,6 +193,20 @@ def _sentinel_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def _default_retry(options: dict[str, Any], client: Any) -> None:
+    """Give a Sentinel-managed client the retry policy a plain one has by default.
+
+    redis-py's ``Redis()`` retries a command on a connection error (10 times, backing off
+    from 10 ms to 1 s) unless told otherwise, but the clients ``master_for`` makes do not
+    retry at all. A connection still open to a demoted primary answers READONLY, which the
+    Sentinel connection turns into a connection error so that a retry asks the Sentinels and
+    lands on the new primary; without a retry the caller gets the error instead.
+    """
+    if "retry" not in options:
+        default = inspect.signature(client.__init__).parameters["retry"].default
+        options["retry"] = copy.deepcopy(default)
+
+
 def connect(url: str, **options: Any) -> aioredis.Redis:
     """An asyncio client for ``url``; ``options`` are redis-py connection options.
 
@@ -199,6 +221,9 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
         node: Any = ClusterNode
         nodes = [node(host, port) for host, port in target.nodes]
         return cast(aioredis.Redis, RedisCluster(startup_nodes=nodes, **options))
+    _default_retry(options, aioredis.Redis)
+    tls = options.pop("ssl")
+    options["connection_class"] = _PrimarySSLConnection if tls else _PrimaryConnection
     manager: Any = Sentinel(list(target.nodes), sentinel_kwargs=_sentinel_kwargs(options))  # type: ignore[no-untyped-call]
     primary = manager.master_for(
         target.service, redis_class=_SentinelPrimary, db=target.db, **options
@@ -222,6 +247,9 @@ def connect_sync(url: str, **options: Any) -> redis.Redis:
         node: Any = SyncNode
         nodes = [node(host, port) for host, port in target.nodes]
         return cast(redis.Redis, SyncCluster(startup_nodes=nodes, **options))
+    _default_retry(options, redis.Redis)
+    tls = options.pop("ssl")
+    options["connection_class"] = _SyncPrimarySSLConnection if tls else _SyncPrimaryConnection
     sentinels: Any = SyncSentinel
     manager = sentinels(list(target.nodes), sentinel_kwargs=_sentinel_kwargs(options))
     primary = manager.master_for(
@@ -229,6 +257,43 @@ def connect_sync(url: str, **options: Any) -> redis.Redis:
     )
     primary.sentinel_clients = tuple(manager.sentinels)
     return cast(redis.Redis, primary)
+
+
+class _PrimaryConnection(SentinelManagedConnection):
+    """A connection to the Sentinel-elected primary that asks the Sentinels again whenever it
+    reconnects.
+
+    redis-py's own only does so in ``connect()``; its command retry reconnects through
+    ``connect_check_health()`` to the address it had. After a failover that is the demoted
+    primary: every retry got READONLY again and the command failed, once per pooled
+    connection (auth answered 503 to a sign-in after a switchover).
+    """
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if not self.is_connected and self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super().connect_check_health(check_health, retry_socket_connect)
+
+
+class _PrimarySSLConnection(_PrimaryConnection, SentinelManagedSSLConnection):
+    pass
+
+
+class _SyncPrimaryConnection(SyncSentinelConnection):
+    """The blocking twin of :class:`_PrimaryConnection`."""
+
+    def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if self._sock is None and self.connection_pool.is_master:
+            self.host, self.port = self.connection_pool.get_master_address()
+        super().connect_check_health(check_health, retry_socket_connect)
+
+
+class _SyncPrimarySSLConnection(_SyncPrimaryConnection, SyncSentinelSSLConnection):
+    pass
 
 
 class _SentinelPrimary(aioredis.Redis):

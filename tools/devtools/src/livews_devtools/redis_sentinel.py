@@ -20,6 +20,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
 
 import redis
 
@@ -199,16 +200,26 @@ class RedisSentinelServer(Started):
             return None
         return int(info["port"]), int(info["num-other-sentinels"])
 
-    def primary_port(self, name: str | None = None) -> int:
-        """The port of the node the Sentinels elect as primary (``name`` is for the Cluster
-        harness's signature: one primary serves every key here)."""
+    def _named(self) -> Iterator[int]:
+        """The primary port each running Sentinel that answers names."""
         for sentinel in self.sentinels:
             if sentinel.running:
                 addr = self._ask(
                     sentinel.port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE, admin=False
                 )
                 if isinstance(addr, (list, tuple)) and len(addr) == 2:
-                    return int(addr[1])
+                    yield int(addr[1])
+
+    def _named_primaries(self) -> set[int]:
+        """The primary ports the running Sentinels name (one when they agree)."""
+        return set(self._named())
+
+    def primary_port(self, name: str | None = None) -> int:
+        """The port of the node the first answering Sentinel names as primary (``name`` is for
+        the Cluster harness's signature: one primary serves every key here). Mid-failover
+        the Sentinels may disagree: :meth:`wait_stable` first."""
+        for port in self._named():
+            return port
         raise RedisUnavailable("no Sentinel names a primary")
 
     def node(self, port: int) -> RedisServer:
@@ -240,12 +251,14 @@ class RedisSentinelServer(Started):
         try:
             if self._ask(sentinel.port, "SENTINEL", "FAILOVER", SERVICE, admin=False) is None:
                 raise RedisUnavailable(f"Sentinel on {sentinel.port} refused the failover")
+            # Every Sentinel must name the new primary before the old one refuses writes:
+            # clients ask any of them, and one still naming the old primary sends them back.
             deadline = time.monotonic() + timeout
-            while (new := self.primary_port()) == old:
+            while len(named := self._named_primaries()) != 1 or old in named:
                 if time.monotonic() > deadline:
-                    raise RedisUnavailable(f"no replica promoted within {timeout}s")
+                    raise RedisUnavailable(f"Sentinels not agreed within {timeout}s: {named}")
                 time.sleep(0.05)
-            self._ask(old, "REPLICAOF", "127.0.0.1", str(new))
+            self._ask(old, "REPLICAOF", "127.0.0.1", str(named.pop()))
         finally:
             self._ask(old, "CLIENT", "UNPAUSE")
         return old
