@@ -32,6 +32,10 @@ function cookies(req) {
   return out;
 }
 
+/** Bar period of the mock (ms): a "one-minute" bar closes every 5 s. */
+const MOCK_BAR_MS = 5_000;
+const setOf = (mode) => (mode === "depth" ? "depth" : mode === "bars" ? "bars" : "quotes");
+
 /** Start the mock; resolves with its base URL and a close function. */
 export async function startMockStack({ port = 0, host = "127.0.0.1", tokenTtlS = 900 } = {}) {
   const refreshTokens = new Map(); // refresh token → { sub, sid }
@@ -40,12 +44,28 @@ export async function startMockStack({ port = 0, host = "127.0.0.1", tokenTtlS =
   const states = new Set();
   const last = new Map(); // symbol → latest tick
   const depthSeq = new Map(); // symbol → latest depth seq
+  const bars = new Map(); // symbol → its bars, oldest first
 
   function issue(sub, sid) {
     const exp = Math.floor(Date.now() / 1000) + tokenTtlS;
     const token = `${b64url({ alg: "none", kid: "mock" })}.${b64url({ iss: "livews-auth", aud: "livews", sub, sid, scope: "md:read", iat: exp - tokenTtlS, exp, jti: randomBytes(6).toString("hex") })}.mock`;
     accessTokens.set(token, { sub, sid, exp });
     return token;
+  }
+
+  /** One-minute bars, shortened to MOCK_BAR_MS so the chart's e2e sees a new bar quickly. */
+  function foldBar(tick) {
+    const list = bars.get(tick.symbol) ?? [];
+    bars.set(tick.symbol, list);
+    const start = tick.ingest_ts - (tick.ingest_ts % MOCK_BAR_MS);
+    const open = list[list.length - 1];
+    if (open && open.start === start) {
+      list[list.length - 1] = { ...open, high: Math.max(open.high, tick.ltp), low: Math.min(open.low, tick.ltp), close: tick.ltp, volume: tick.volume === null ? null : open.volume + tick.ltq, ticks: open.ticks + 1, seq: tick.seq };
+      return;
+    }
+    if (open) list[list.length - 1] = { ...open, final: true };
+    list.push({ v: 1, symbol: tick.symbol, tf: "1m", start, open: tick.ltp, high: tick.ltp, low: tick.ltp, close: tick.ltp, volume: tick.volume === null ? null : tick.ltq, ticks: 1, final: false, seq: tick.seq });
+    if (list.length > 500) list.shift();
   }
 
   function tickFor(symbol) {
@@ -63,6 +83,7 @@ export async function startMockStack({ port = 0, host = "127.0.0.1", tokenTtlS =
       tot_buy_qty: index ? null : 5000, tot_sell_qty: index ? null : 6000, ltt: now, exch_ts: now, ingest_ts: now,
     };
     last.set(symbol, tick);
+    foldBar(tick);
     return tick;
   }
 
@@ -154,7 +175,7 @@ export async function startMockStack({ port = 0, host = "127.0.0.1", tokenTtlS =
       err.data = { code: "unauthorized" };
       return next(err);
     }
-    socket.data = { sid: claims.sid, quotes: new Set(), depth: new Set(), seen: new Map() };
+    socket.data = { sid: claims.sid, quotes: new Set(), depth: new Set(), bars: new Set(), seen: new Map() };
     next();
   });
   io.on("connection", (socket) => {
@@ -165,14 +186,15 @@ export async function startMockStack({ port = 0, host = "127.0.0.1", tokenTtlS =
       const mode = payload.mode ?? "quote";
       const subscribed = payload.symbols.filter(known);
       const rejected = payload.symbols.filter((s) => !known(s)).map((symbol) => ({ symbol, code: "invalid_symbol", message: `unknown symbol ${symbol}` }));
-      subscribed.forEach((s) => socket.data[mode === "depth" ? "depth" : "quotes"].add(s));
+      subscribed.forEach((s) => socket.data[setOf(mode)].add(s));
       ack({ ok: true, subscribed, rejected });
       if (mode === "depth") socket.emit("snapshot", { depth: subscribed.map(depthFor) });
+      else if (mode === "bars") socket.emit("snapshot", { bars: subscribed.flatMap((s) => bars.get(s) ?? []) });
       else socket.emit("snapshot", { ticks: subscribed.map((s) => last.get(s) ?? tickFor(s)) });
     });
     socket.on("unsubscribe", (payload, ack) => {
       const mode = payload?.mode ?? "quote";
-      for (const s of payload?.symbols ?? []) socket.data[mode === "depth" ? "depth" : "quotes"].delete(s);
+      for (const s of payload?.symbols ?? []) socket.data[setOf(mode)].delete(s);
       if (typeof ack === "function") ack({ ok: true, unsubscribed: payload?.symbols ?? [] });
     });
     socket.on("auth:refresh", (payload, ack) => {
@@ -180,6 +202,14 @@ export async function startMockStack({ port = 0, host = "127.0.0.1", tokenTtlS =
       if (typeof ack === "function") ack(claims ? { ok: true, exp: claims.exp } : { ok: false, code: "unauthorized", message: "bad token" });
     });
   });
+
+  // Bars: each subscribed symbol's last two (the final just closed, if any, and the open one) once a second.
+  const barTimer = setInterval(() => {
+    for (const socket of io.of("/").sockets.values()) {
+      const out = [...socket.data.bars].flatMap((s) => (bars.get(s) ?? []).slice(-2));
+      if (out.length) socket.emit("bars", out);
+    }
+  }, 1000);
 
   // The market: every 100 ms about a third of the symbols somebody watches move.
   const market = setInterval(() => {
@@ -204,6 +234,7 @@ export async function startMockStack({ port = 0, host = "127.0.0.1", tokenTtlS =
     close: () =>
       new Promise((done) => {
         clearInterval(market);
+        clearInterval(barTimer);
         io.close(() => done());
       }),
   };
