@@ -108,7 +108,11 @@ class Started:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # a half-started topology leaves no process behind
+            raise
         return self
 
     def __exit__(
