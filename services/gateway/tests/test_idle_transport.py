@@ -1,9 +1,10 @@
 """Engine.IO heartbeats on the gateway's direct websocket sessions (transport/eiosocket.py).
 
-The gateway keeps no writer, receive or ping task per websocket session: pings come from a
-loop timer, the receive deadline is an ``asyncio.timeout``. These tests hold it to what
-python-engineio promised: a client that answers pings stays, a silent one is dropped once
-ping interval + ping timeout have passed (with a margin for a busy machine).
+The gateway keeps no writer, receive or ping task, timer or deadline per websocket session:
+one sweeper task writes every session's pings and closes a session whose ping went
+unanswered (issue #17). These tests hold it to what python-engineio promised: a client that
+answers pings stays, a silent one is dropped once ping interval + ping timeout have passed
+(with a margin for a busy machine).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ async def test_pings_keep_an_answering_client_and_drop_a_silent_one(
     answerer = asyncio.create_task(answer_pings())
     try:
         started = time.monotonic()
-        # The silent client is pinged (a timer, not a task) but never answers: it must be
+        # The silent client is pinged (by the sweeper) but never answers: it must be
         # dropped after about ping interval + ping timeout (2 s); 15 s for a busy machine.
         pinged = False
         with pytest.raises(ConnectionClosed):

@@ -23,6 +23,9 @@ from engineio.async_drivers import asgi as asgi_driver
 from socketio import packet as sio_packet
 from uvicorn.protocols.websockets import websockets_sansio_impl
 from uvicorn.server import ServerState
+from websockets.datastructures import Headers
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from livews_gateway.transport.engine import GatewaySocketIO
@@ -32,6 +35,7 @@ from livews_gateway.transport.versions import (
     check_versions,
     supported_range,
 )
+from livews_gateway.transport.wsprotocol import UVICORN_ATTRIBUTES, protocol_class
 
 #: (library, owner, method, parameter names after self) for every method overridden or called.
 METHODS: list[tuple[str, Any, str, list[str]]] = [
@@ -44,12 +48,20 @@ METHODS: list[tuple[str, Any, str, list[str]]] = [
     ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "handle_cont", ["event"]),
     ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "send_receive_event_to_app", []),
     ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "send", ["message"]),
+    ("uvicorn", websockets_sansio_impl.WebSocketsSansIOProtocol, "handle_text", ["event"]),
+    (
+        "uvicorn",
+        websockets_sansio_impl.WebSocketsSansIOProtocol,
+        "__init__",
+        ["config", "server_state", "app_state"],
+    ),
     # transport/server.py
     ("uvicorn", uvicorn.Server, "handle_exit", ["sig", "frame"]),
     ("uvicorn", uvicorn.Server, "serve", ["sockets"]),
     # transport/engine.py
     ("python-engineio", engineio.AsyncServer, "send_packet", ["sid", "pkt"]),
     ("python-engineio", engineio.AsyncServer, "disconnect", ["sid"]),
+    ("python-engineio", engineio.AsyncServer, "shutdown", []),
     ("python-engineio", eio_socket.AsyncSocket, "close", ["wait", "abort", "reason"]),
     # transport/eiosocket.py
     ("python-engineio", eio_socket.AsyncSocket, "send", ["pkt"]),
@@ -88,16 +100,19 @@ def test_method_is_there_with_the_expected_signature(
     )
 
 
-def test_uvicorn_protocol_state_that_wsprotocol_reads_and_writes() -> None:
+def _protocol(cls: Any = websockets_sansio_impl.WebSocketsSansIOProtocol) -> Any:
+    """A protocol object of ``cls`` as uvicorn builds one for each connection."""
     config = uvicorn.Config(app=lambda scope, receive, send: None, ws="websockets-sansio")
     config.load()
     loop = asyncio.new_event_loop()
     try:
-        proto = websockets_sansio_impl.WebSocketsSansIOProtocol(
-            config=config, server_state=ServerState(), app_state={}, _loop=loop
-        )
+        return cls(config=config, server_state=ServerState(), app_state={}, _loop=loop)
     finally:
         loop.close()
+
+
+def test_uvicorn_protocol_state_that_wsprotocol_reads_and_writes() -> None:
+    proto = _protocol()
     for attribute in (
         "conn", "transport", "loop", "frames", "curr_msg_data_type", "close_sent",
         "disconnected", "handshake_complete", "queue", "close_timer",
@@ -224,3 +239,31 @@ def test_engineio_websocket_session_internals_that_eiosocket_relies_on() -> None
     assert "ping_interval + self.server.ping_timeout" in inspect.getsource(
         eio_socket.AsyncSocket._websocket_handler
     ), f"{_where('python-engineio')}: the websocket receive timeout changed"
+
+
+def test_what_the_lighter_idle_connection_relies_on() -> None:
+    """Issue #17: slots for uvicorn's attributes, its queue and event replaced, data let go."""
+    plain, ours = _protocol(), _protocol(protocol_class(buffer_bytes=1024))
+    # Every attribute uvicorn sets is a slot of ours: nothing lands in an instance dict.
+    missing = set(vars(plain)) - set(UVICORN_ATTRIBUTES)
+    assert not missing, f"{_where('uvicorn')}: new protocol attributes {sorted(missing)}"
+    assert not vars(ours), f"{_where('uvicorn')}: our protocol has a dict: {vars(ours)}"
+    # uvicorn uses its receive queue and writable event through these methods only (inbox.py).
+    source = inspect.getsource(websockets_sansio_impl.WebSocketsSansIOProtocol)
+    used = {m for m in ("put_nowait", "get", "empty", "get_nowait", "task_done", "join")
+            if f"self.queue.{m}(" in source}  # fmt: skip
+    assert used == {"put_nowait", "get", "empty"}, f"{_where('uvicorn')}: queue use {used}"
+    used = {m for m in ("wait", "set", "clear", "is_set") if f"self.writable.{m}(" in source}
+    assert used <= {"wait", "set", "clear"}, f"{_where('uvicorn')}: writable use {used}"
+    # handle_connect copies the request headers into the scope; wsprotocol then empties them.
+    connect = inspect.getsource(websockets_sansio_impl.WebSocketsSansIOProtocol.handle_connect)
+    assert "event.headers.raw_items()" in connect, f"{_where('uvicorn')}: headers not copied"
+    # The websockets request and frame are plain (not frozen) dataclasses.
+    request = Request("/", Headers())
+    request.headers = Headers()
+    frame = Frame(Opcode.TEXT, b"x")
+    frame.data = b""
+    # python-engineio: the ping timeout's close reason, which ends a direct session's socket.
+    assert engineio.AsyncServer.reason.PING_TIMEOUT, f"{_where('python-engineio')}: reason"
+    check = inspect.getsource(eio_socket.AsyncSocket.check_ping_timeout)
+    assert "PING_TIMEOUT" in check, f"{_where('python-engineio')}: ping timeout reason changed"

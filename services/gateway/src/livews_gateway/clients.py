@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, cast
 
 from livews_gateway.compact import delta_bytes, key_bytes
 from livews_gateway.limits import TokenBucket
@@ -17,6 +17,9 @@ MODES: tuple[Mode, Mode, Mode] = ("quote", "depth", "bars")
 MODE_INDEX: dict[str, int] = {"quote": 0, "depth": 1, "bars": 2}
 #: The index of ``mode: "bars"`` (one-minute bars, CONTRACT §3 v1.1).
 BARS = 2
+#: What a client holds until its first subscribe: shared by every such client, and frozen so
+#: that nothing can add to it by mistake (:meth:`Client.own_subs` gives a client its own).
+NO_SUBS = cast(tuple[set[str], set[str], set[str]], (frozenset(),) * 3)
 
 
 class Entry:
@@ -105,7 +108,8 @@ class Client:
         self.exp = exp
         self.notice_at = 0.0
         self.bucket = bucket
-        self.subs: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+        #: Per mode, the symbols subscribed (:data:`NO_SUBS` until the first subscribe).
+        self.subs: tuple[set[str], set[str], set[str]] = NO_SUBS
         self.pending: list[list[Entry]] = [[], [], []]
         self.control: list[bytes] = []
         self.dirty = False
@@ -117,6 +121,12 @@ class Client:
         #: received, which decides key row or delta row for the next one.
         self.held: dict[str, bytes] | None = None
         self.connected_at = time.monotonic()
+
+    def own_subs(self, index: int) -> set[str]:
+        """``subs[index]``, to be changed: the client's own sets replace :data:`NO_SUBS`."""
+        if self.subs is NO_SUBS:
+            self.subs = (set(), set(), set())
+        return self.subs[index]
 
     @property
     def subscription_count(self) -> int:

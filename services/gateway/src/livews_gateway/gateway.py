@@ -305,6 +305,7 @@ class Gateway:
                 await self._join(client, mode, accepted)
         finally:
             self.verdicts.settle(verdicts)
+        held = client.subs[index]  # the client's own set now, if this was its first subscribe
         subscribed = [s for s in request.symbols if s in held]
         if subscribed and not client.closing:
             self.fanout.set_rate(client, index, subscribed, request.max_hz)

@@ -85,7 +85,7 @@ class Rooms:
         returns cannot miss a message published in between.
         """
         index = MODE_INDEX[mode]
-        subs = client.subs[index]
+        subs = client.own_subs(index)
         created: list[Room] = []
         joined: list[Room] = []
         for symbol in symbols:
@@ -117,7 +117,7 @@ class Rooms:
     def leave(self, client: Client, mode: Mode, symbols: Iterable[str]) -> list[str]:
         """Remove ``client`` from the rooms of ``symbols``; returns the symbols it left."""
         index = MODE_INDEX[mode]
-        subs = client.subs[index]
+        subs = client.subs[index]  # perhaps the shared NO_SUBS: only held symbols are removed
         left: list[str] = []
         released: list[str] = []
         for symbol in symbols:

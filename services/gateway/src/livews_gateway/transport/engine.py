@@ -34,7 +34,7 @@ from socketio import ASGIApp
 from livews_gateway.admission import Admission, Ticket
 from livews_gateway.limits import InboundBudget
 from livews_gateway.outlet import Outlet
-from livews_gateway.transport.eiosocket import make_direct
+from livews_gateway.transport.eiosocket import PingSweeper, make_direct
 from livews_gateway.transport.outlets import QueueOutlet
 from livews_gateway.transport.wsprotocol import (
     CLOSE_POLICY,
@@ -48,6 +48,8 @@ __all__ = ["TICKET_SCOPE_KEY", "ASGIApp", "GatewayEngineIO", "GatewaySocketIO"]
 TICKET_SCOPE_KEY = "livews.ticket"
 #: Seconds between a refused connect and the close of its connection (CONNECT_ERROR first).
 REFUSED_CLOSE_DELAY = 0.5
+#: What an authorized websocket session's environ keeps (see ``_forget_headers``).
+KEPT_ENVIRON = ("asgi.scope", "asgi.receive", "asgi.send", "REQUEST_METHOD", "PATH_INFO")
 
 
 class GatewayEngineIO(engineio.AsyncServer):  # type: ignore[misc]
@@ -56,6 +58,12 @@ class GatewayEngineIO(engineio.AsyncServer):  # type: ignore[misc]
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.outlets: dict[str, Outlet] = {}
+        #: Pings and ping timeouts of the direct websocket sessions (eiosocket.py).
+        self.pings = PingSweeper(self)
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        await self.pings.stop()
 
     async def send_packet(self, sid: str, pkt: Any) -> None:
         outlet = self.outlets.get(sid)
@@ -92,6 +100,7 @@ class GatewaySocketIO(socketio.AsyncServer):  # type: ignore[misc]
             socket = self.eio.sockets.get(eio_sid)
             if socket is not None:
                 make_direct(socket, extension["outlet"])
+                self.eio.pings.start()
             environ["wsgi.input"] = None
         result = await super()._handle_eio_connect(eio_sid, environ)
         ticket: Ticket | None = scope.get(TICKET_SCOPE_KEY)
@@ -120,8 +129,31 @@ class GatewaySocketIO(socketio.AsyncServer):  # type: ignore[misc]
         await super()._handle_connect(eio_sid, namespace, data)
         if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is None:
             self.close_session(eio_sid, "refused", delay=REFUSED_CLOSE_DELAY)
-        elif self.admission is not None:
+            return
+        if self.admission is not None:
             self.admission.authorize(eio_sid)
+        self._forget_headers(eio_sid)
+
+    def _forget_headers(self, eio_sid: str) -> None:
+        """Let an authorized websocket session's handshake headers go (~1.5 KiB, issue #17).
+
+        They were read for the origin check, admission and the connect handler, and are
+        kept twice for the connection's life: as bytes in the ASGI scope and as
+        ``HTTP_*`` strings in python-engineio's environ. Nothing reads them after the
+        Socket.IO connect: python-engineio is past its handshake checks (it and
+        python-socketio only keep the environ for ``get_environ``). The environ dict is
+        emptied and refilled (``clear`` frees its table; deleting keys would not).
+        """
+        environ = self.environ.get(eio_sid)
+        if environ is None:
+            return
+        scope = environ.get("asgi.scope") or {}
+        if OUTLET_EXTENSION not in (scope.get("extensions") or {}):
+            return  # long-polling: each request brings its own environ anyway
+        kept = {key: environ[key] for key in KEPT_ENVIRON if key in environ}
+        environ.clear()
+        environ.update(kept)
+        scope["headers"] = []
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
         environ = self.environ.get(eio_sid) or {}

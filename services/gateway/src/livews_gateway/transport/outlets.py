@@ -42,6 +42,10 @@ class WebSocketOutlet:
     def abort(self) -> None:
         self._proto.abort()
 
+    def end_receive(self) -> None:
+        """End the application's wait for the client's next message (the session is over)."""
+        self._proto.end_receive()
+
     def on_writable(self, callback: Callable[[], None] | None) -> None:
         self._callback = callback
 

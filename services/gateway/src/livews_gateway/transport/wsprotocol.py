@@ -26,7 +26,11 @@ the application took it):
   does; a connection without ``on_exhausted`` (not authorized yet) is closed at once.
 
 Everything else (handshake, ping/pong, close, the ASGI send/receive that python-engineio
-uses) is uvicorn's code, unchanged.
+uses) is uvicorn's code, unchanged. What it keeps per connection is made lighter (issue #17):
+its attributes live in ``__slots__`` (no instance dict of ~40 entries), its receive queue
+and ``writable`` event are :mod:`~livews_gateway.transport.inbox`'s, and the handshake
+request's headers and the last message received are let go of once read (the websockets
+parser's generator would otherwise hold them until the next message).
 """
 
 from __future__ import annotations
@@ -34,16 +38,18 @@ from __future__ import annotations
 import socket
 from asyncio import BaseTransport, Transport
 from collections.abc import Callable
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame
 from websockets.http11 import Request
 from websockets.protocol import State
 
 from livews_gateway.limits import InboundBudget
+from livews_gateway.transport.inbox import Inbox, WriteGate
 from livews_gateway.transport.outlets import WebSocketOutlet
 
 #: Key of the scope extension that carries the outlet (and the protocol, as "connection").
@@ -64,8 +70,27 @@ def _is_binary_text(head: bytes) -> bool:
     return head[:1] == b"b" or (head[:1] == b"4" and head[1:2] in (b"5", b"6"))
 
 
+#: The attributes uvicorn's protocol sets (0.35–0.54), held in slots rather than a dict.
+UVICORN_ATTRIBUTES = (
+    "config", "app", "loop", "logger", "root_path", "asgi_version", "app_state",
+    "connections", "tasks", "default_headers", "transport", "server", "client", "scheme",
+    "queue", "handshake_initiated", "handshake_complete", "close_sent", "disconnected",
+    "close_timer", "close_timeout", "initial_response", "conn", "read_paused", "writable",
+    "ping_interval", "ping_timeout", "ping_timer", "pong_timer", "pending_ping_payload",
+    "ping_sent_at", "last_ping_rtt", "frames", "curr_msg_data_type", "scope", "request",
+    "response",
+)  # fmt: skip
+#: What a handshake request holds once uvicorn copied its headers into the ASGI scope.
+_NO_HEADERS = Headers()
+
+
 class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websocket protocol with an outlet (see the module doc)."""
+
+    __slots__ = (
+        *UVICORN_ATTRIBUTES, "_outlet", "_told", "inbound", "on_exhausted", "refused",
+        "write_paused",
+    )  # fmt: skip
 
     #: High-water mark of the transport's write buffer (bytes); set by :func:`protocol_class`.
     buffer_bytes: int = 256 * 1024
@@ -76,13 +101,25 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     #: Told why the transport closed or dropped something ("binary", "rate", "rate_close").
     on_refused: ClassVar[Callable[[str], None] | None] = None
 
-    write_paused = False
-    _outlet: WebSocketOutlet | None = None
-    inbound: InboundBudget | None = None
+    write_paused: bool
+    _outlet: WebSocketOutlet | None
+    inbound: InboundBudget | None
     #: Run once when the budget is exhausted (the gateway's bye rate_limited); set per client.
-    on_exhausted: Callable[[], None] | None = None
+    on_exhausted: Callable[[], None] | None
     #: Why the transport closed this connection (None while it did not).
-    refused: str | None = None
+    refused: str | None
+    _told: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = WriteGate()  # type: ignore[assignment]
+        self.write_paused = False
+        self._outlet = None
+        self.inbound = None
+        self.on_exhausted = None
+        self.refused = None
+        self._told = False
 
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
@@ -107,6 +144,9 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
+        # The websockets parser keeps this request for the connection's life (a local of its
+        # generator); its headers were copied into the scope and are not read again.
+        event.headers = _NO_HEADERS
         scope = getattr(self, "scope", None)
         if scope is not None and self.response.status_code == 101:
             self._outlet = WebSocketOutlet(self)
@@ -117,6 +157,10 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
 
     # --- inbound ----------------------------------------------------------------------------
 
+    def handle_text(self, event: Frame) -> None:
+        super().handle_text(event)
+        event.data = b""  # held by the websockets parser until the next frame (see handle_connect)
+
     def handle_bytes(self, event: Frame) -> None:
         # Never accumulated, never queued: the first binary frame ends the connection.
         self.refuse(CLOSE_UNSUPPORTED, "binary messages are not accepted", "binary")
@@ -124,6 +168,7 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_cont(self, event: Frame) -> None:
         if self.refused is None and self.curr_msg_data_type == "text":
             super().handle_cont(event)
+        event.data = b""
 
     def send_receive_event_to_app(self) -> None:
         frames = self.frames
@@ -166,8 +211,6 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.transport is not None and not self.transport.is_closing():
             self.read_paused = True
             self.transport.pause_reading()
-
-    _told = False
 
     def refuse(self, code: int, reason: str, why: str) -> None:
         """Close the connection from the transport: close frame now, abort after a grace.
@@ -270,6 +313,12 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
 
+    def end_receive(self) -> None:
+        """Make the application's pending ``receive`` return a disconnect (its session ended
+        on the server's side, e.g. a ping timeout); it then closes the websocket itself."""
+        if not self.disconnected:
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
+
 
 def text_frame_header(length: int) -> bytes:
     """RFC 6455 header of a final, unmasked text frame of ``length`` bytes."""
@@ -292,6 +341,7 @@ def protocol_class(
         "ConfiguredGatewayWebSocketProtocol",
         (GatewayWebSocketProtocol,),
         {
+            "__slots__": (),
             "buffer_bytes": buffer_bytes,
             "sndbuf": sndbuf,
             "budget_factory": staticmethod(budget_factory) if budget_factory else None,
