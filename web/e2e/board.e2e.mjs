@@ -507,6 +507,7 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
       };
       requestAnimationFrame(check);
     });
+    const chartBefore = await page.evaluate(() => ({ ...document.querySelector('[data-testid="chart"]').dataset }));
     await killGateway(killUrl);
     // The hook answers once the gateway process is dead.
     const killedAt = await page.evaluate(() => performance.now());
@@ -529,6 +530,18 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
       timeout: 2_000,
     });
     await waitForBoardChange(page, await readBoard(page), 5, 30_000);
+    if (BAR_MS !== null) {
+      // The chart is refilled from the new connection's snapshot and goes on live: newer bars,
+      // none of the day's lost.
+      await page.waitForFunction(
+        (before) => {
+          const now = document.querySelector('[data-testid="chart"]').dataset;
+          return Number(now.lastStart) > Number(before.lastStart) && Number(now.bars) > Number(before.bars);
+        },
+        chartBefore,
+        { timeout: 3 * BAR_MS + 15_000, polling: 200 },
+      );
+    }
     await page.screenshot({ path: join(ARTIFACTS, "after-reconnect.png") });
   });
 
