@@ -73,6 +73,25 @@ class Recorder:
         return self.of(name)[count - 1]
 
 
+async def close_client(sio: socketio.AsyncClient) -> None:
+    """Disconnect ``sio`` for good and close its aiohttp session, whatever state it is in.
+
+    ``shutdown`` disconnects, or stops a reconnecting client by waiting for the attempt in
+    flight — which may connect again: a websocket that nobody closes, whose aiohttp
+    connection is then reported unclosed ("Unclosed connection", a ResourceWarning) when the
+    garbage collector gets to it, in whichever later test runs then. So look again after it.
+    """
+    await sio.shutdown()
+    if sio.connected:
+        await sio.disconnect()
+    if sio.eio.state == "connected":  # an Engine.IO session whose Socket.IO connect never came
+        await sio.eio.disconnect(abort=True)
+    # A refused handshake leaves engineio's aiohttp session open.
+    http = getattr(sio.eio, "http", None)
+    if http is not None and not http.closed:
+        await http.close()
+
+
 class Probe(Recorder):
     """A python-socketio AsyncClient that records what the gateway sends."""
 
@@ -110,13 +129,7 @@ class Probe(Recorder):
         return await self.sio.call(event, data, timeout=timeout)
 
     async def close(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
-        await self.sio.shutdown()
-        # A refused handshake leaves engineio's aiohttp session open.
-        http = getattr(self.sio.eio, "http", None)
-        if http is not None and not http.closed:
-            await http.close()
+        await close_client(self.sio)
 
 
 @pytest.fixture

@@ -84,7 +84,11 @@ class RecordingClient:
         )  # fmt: skip
 
     async def stop(self) -> None:
-        await self.sio.disconnect()
+        # shutdown() also ends reconnecting, waiting for an attempt in flight, which may have
+        # connected again: a websocket left open would be reported unclosed at GC.
+        await self.sio.shutdown()
+        if self.sio.connected:
+            await self.sio.disconnect()
 
     async def _on_connect(self) -> None:
         self.rec.connects += 1
