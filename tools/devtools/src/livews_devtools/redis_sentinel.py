@@ -210,9 +210,11 @@ class RedisSentinelServer(Started):
                 if isinstance(addr, (list, tuple)) and len(addr) == 2:
                     yield int(addr[1])
 
-    def _named_primaries(self) -> set[int]:
-        """The primary ports the running Sentinels name (one when they agree)."""
-        return set(self._named())
+    def _switched(self) -> set[int | None]:
+        """The primary port each running Sentinel holds with no failover in progress (None for
+        one that is mid-failover or does not answer)."""
+        views = [self._sentinel_view(s) for s in self.sentinels if s.running]
+        return {v[0] if v else None for v in views}
 
     def primary_port(self, name: str | None = None) -> int:
         """The port of the node the first answering Sentinel names as primary (``name`` is for
@@ -251,10 +253,12 @@ class RedisSentinelServer(Started):
         try:
             if self._ask(sentinel.port, "SENTINEL", "FAILOVER", SERVICE, admin=False) is None:
                 raise RedisUnavailable(f"Sentinel on {sentinel.port} refused the failover")
-            # Every Sentinel must name the new primary before the old one refuses writes:
-            # clients ask any of them, and one still naming the old primary sends them back.
+            # Every Sentinel must have switched to the new primary before the old one refuses
+            # writes: clients ask any of them (SENTINEL MASTERS, which keeps the old address
+            # until the failover ends, although GET-MASTER-ADDR-BY-NAME names the promoted
+            # replica earlier), and one still naming the old primary sends them back to it.
             deadline = time.monotonic() + timeout
-            while len(named := self._named_primaries()) != 1 or old in named:
+            while len(named := self._switched()) != 1 or named & {old, None}:
                 if time.monotonic() > deadline:
                     raise RedisUnavailable(f"Sentinels not agreed within {timeout}s: {named}")
                 time.sleep(0.05)
