@@ -55,3 +55,44 @@ def test_acl_credentials_from_the_environment_apply_to_every_form() -> None:
     )
     target = redisconn.parse(resolve_redis_url("redis+sentinel://a:1/svc/1", env))
     assert (target.username, target.password, target.db) == ("gateway", "s/3", 1)
+
+
+def test_a_cluster_node_write_on_a_socket_closed_under_it_is_a_connection_error() -> None:
+    # The whole Cluster restarting: a node's socket is closed while its connection is still
+    # in use. Under uvloop (the services' loop) a plain connection's write then raises
+    # RuntimeError, which the cluster client does not recover from; ours says ConnectionError.
+    import redis
+    import redis.asyncio as aioredis
+    import uvloop
+
+    from livews_devtools.ports import free_port
+    from livews_devtools.redis_server import RedisServer
+
+    async def write_after_abort(cls: type[aioredis.Connection], port: int) -> BaseException:
+        conn = cls(host="127.0.0.1", port=port)
+        await conn.connect()  # type: ignore[no-untyped-call]
+        assert conn._writer is not None
+        conn._writer.transport.abort()
+        try:
+            await conn.send_packed_command(conn.pack_command("PING"), check_health=False)
+        except Exception as exc:
+            return exc
+        finally:
+            await conn.disconnect()
+        raise AssertionError("the write on an aborted socket succeeded")
+
+    with RedisServer(free_port(), acl=False) as server:
+        plain = uvloop.run(write_after_abort(aioredis.Connection, server.port))
+        ours = uvloop.run(write_after_abort(redisconn._ClusterConnection, server.port))
+    assert isinstance(plain, RuntimeError)  # what redis-py alone does (the bug worked around)
+    assert isinstance(ours, redis.ConnectionError)
+    assert "connection lost while writing" in str(ours)
+
+
+def test_cluster_clients_create_their_connections_with_the_lost_write_handling() -> None:
+    client = redisconn.connect("redis+cluster://u:p@127.0.0.1:7000,127.0.0.1:7001")
+    manager = client.nodes_manager  # type: ignore[attr-defined]
+    assert manager.connection_kwargs["connection_class"] is redisconn._ClusterConnection
+    assert {n.connection_class for n in manager.startup_nodes.values()} == {
+        redisconn._ClusterConnection
+    }

@@ -220,7 +220,8 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
         options.pop("db", None)
         node: Any = ClusterNode
         nodes = [node(host, port) for host, port in target.nodes]
-        return cast(aioredis.Redis, RedisCluster(startup_nodes=nodes, **options))
+        return cast(aioredis.Redis, _lost_writes_fail_as_connection_errors(
+            RedisCluster(startup_nodes=nodes, **options)))  # fmt: skip
     _default_retry(options, aioredis.Redis)
     tls = options.pop("ssl")
     options["connection_class"] = _PrimarySSLConnection if tls else _PrimaryConnection
@@ -257,6 +258,45 @@ def connect_sync(url: str, **options: Any) -> redis.Redis:
     )
     primary.sentinel_clients = tuple(manager.sentinels)
     return cast(redis.Redis, primary)
+
+
+class _ClusterConnection(aioredis.Connection):
+    """A cluster node's connection whose write on a socket that closed under it is a
+    :class:`redis.ConnectionError`.
+
+    When every node of a Cluster dies, redis-py's cluster client disconnects a node's
+    connections while another task is about to write on one of them; the write then fails
+    with ``RuntimeError`` (uvloop: "unable to perform operation on <TCPTransport closed=True>")
+    or ``AttributeError`` (``_writer`` already None) instead of a connection error. Those
+    escape the cluster client's recovery (reinitialise the slot map, retry) and every
+    caller's handling of an outage: the ingestor's leader term died on one after a restart of
+    the whole Cluster. As a connection error the client recovers as from any lost node.
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except (RuntimeError, AttributeError) as exc:
+            if "closed" not in str(exc) and "'NoneType'" not in str(exc):
+                raise  # not a lost socket: a bug to see as it is
+            await self.disconnect(nowait=True)
+            raise redis.ConnectionError(f"connection lost while writing: {exc}") from exc
+
+
+class _ClusterSSLConnection(_ClusterConnection, aioredis.SSLConnection):
+    pass
+
+
+def _lost_writes_fail_as_connection_errors(client: RedisCluster) -> RedisCluster:
+    """Make every node ``client`` creates use :class:`_ClusterConnection` (RedisCluster takes
+    no ``connection_class``; its nodes take theirs from these shared keyword arguments)."""
+    kwargs = client.nodes_manager.connection_kwargs
+    tls = issubclass(kwargs.get("connection_class", aioredis.Connection), aioredis.SSLConnection)
+    cls = _ClusterSSLConnection if tls else _ClusterConnection
+    kwargs["connection_class"] = cls
+    for node in client.nodes_manager.startup_nodes.values():
+        node.connection_class = cls
+    return client
 
 
 class _PrimaryConnection(SentinelManagedConnection):

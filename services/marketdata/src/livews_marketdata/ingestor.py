@@ -3,9 +3,11 @@
 States: ``starting`` → ``standby`` (Redis reachable, lease held by someone else: polls every
 ``MARKETDATA_STANDBY_POLL_MS`` to take it) → ``leader`` (holds the lease, renews it every
 TTL/3, runs the source, the publisher, demand, verdicts and status) → back to ``standby``
-when the lease is lost. A standby that just saw Redis come back waits one lease TTL before
-campaigning, so the leader it saw before the outage can take its lease back first and keep
-``seq`` continuous (a fresh Redis has no ``md:last`` to continue from).
+when the lease is lost. A standby that just saw Redis come back (the lease readable again),
+or finds the lease's epoch lower than it last read (Redis restarted empty while a retry in
+the client hid the outage), waits one lease TTL before campaigning, so the leader it saw
+before the outage can take its lease back first and keep ``seq`` continuous (a fresh Redis
+has no ``md:last`` to continue from).
 
 While leader, a Redis outage is ridden out: the upstream stays connected, the publisher keeps
 the newest value per symbol, and once Redis answers the lease is renewed — or, if it lapsed
@@ -257,6 +259,7 @@ class Ingestor:
         self.upstream: tuple[UpstreamState, str | None] = ("down", "not the leader")
         self._redis_ok_at = float("-inf")
         self._redis_back_at = float("-inf")
+        self._seen_epoch = 0  # the newest lease epoch the campaign has read
         self._outage = False
         self._stopping = False
         self._rng = random.Random()
@@ -344,9 +347,18 @@ class Ingestor:
             try:
                 if self._outage or time.monotonic() - self._redis_back_at < ttl:
                     # Redis is (or was just) away: let the leader of before take its lease
-                    # back first; it has every symbol's seq, a fresh Redis has none.
-                    await self._redis.ping()
+                    # back first; it has every symbol's seq, a fresh Redis has none. Back
+                    # means the lease is readable: on a Cluster a node answers PING before
+                    # the restarted nodes agree and serve their slots (CLUSTERDOWN), and a
+                    # grace counted from then would run out before the leader can renew.
+                    await self._redis.get(names.LEADER_LEASE)
                     self._redis_ok()
+                elif await self._lease_history_lost():
+                    # Redis restarted empty without this standby seeing it away (a retry
+                    # inside the client hid the outage): the same grace as above.
+                    self._redis_back_at = time.monotonic()
+                    log.info("the lease's epoch went back: Redis lost its data; waiting a "
+                             "lease TTL for the leader to take its lease back")  # fmt: skip
                 else:
                     epoch = await self.lease.acquire()
                     self._redis_ok()
@@ -362,6 +374,13 @@ class Ingestor:
             except TRANSIENT as exc:
                 self._redis_failed(exc)
             await asyncio.sleep(poll * self._rng.uniform(0.8, 1.2))
+
+    async def _lease_history_lost(self) -> bool:
+        """Whether the lease's epoch is lower than this standby saw it last time."""
+        epoch = await self.lease.last_epoch()
+        lost = epoch < self._seen_epoch
+        self._seen_epoch = epoch
+        return lost
 
     async def _lead(self) -> None:
         epoch = self.lease.epoch

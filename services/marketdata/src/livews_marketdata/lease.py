@@ -84,6 +84,9 @@ class Lease(Protocol):
 
     async def release(self) -> None: ...
 
+    async def last_epoch(self) -> int:
+        """The newest epoch handed out (0 when none has been, or Redis lost it)."""
+
 
 class RedisLease:
     """The lease in Redis: ``md:leader`` = instance id with a TTL, ``md:leader:epoch``."""
@@ -131,6 +134,9 @@ class RedisLease:
         epoch, self._epoch = self._epoch, None
         if epoch is not None:
             await self._release(keys=self._keys, args=[self.holder, epoch])
+
+    async def last_epoch(self) -> int:
+        return int(await self._redis.get(self._keys[1]) or 0)
 
     def forget(self) -> None:
         """Stop claiming the lease locally (it is lost; nothing is written)."""
@@ -197,3 +203,6 @@ class MemoryLease:
         if self.fence_ok(self._epoch):
             self._table.holder = None
         self._epoch = None
+
+    async def last_epoch(self) -> int:
+        return self._table.epoch
