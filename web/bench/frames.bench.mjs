@@ -131,14 +131,14 @@ async function main() {
       timeout: 30_000,
     });
     if (SPARKLINES) {
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"] polyline:not([points=""])').length >= 20, null, {
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"]:not([data-points=""])').length >= 20, null, {
         timeout: 30_000,
       });
     }
     await page.waitForTimeout(WARMUP_MS);
     const view = await page.evaluate(() => ({
       chartBars: Number(document.querySelector('[data-testid="chart"]').dataset.bars),
-      sparklines: document.querySelectorAll('[data-testid="sparkline"] polyline:not([points=""])').length,
+      sparklines: document.querySelectorAll('[data-testid="sparkline"]:not([data-points=""])').length,
     }));
     const cdp = await page.context().newCDPSession(page);
     await cdp.send("Performance.enable");

@@ -394,7 +394,7 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
       assert.ok(Number(after.start) > Number(first) && after.bars > bars, `a new bar: ${first}/${bars} → ${JSON.stringify(after)}`);
     }
     // Sparklines (on by default) draw the day in each row from the same bars.
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"] polyline:not([points=""])').length >= 5, null, {
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="sparkline"]:not([data-points=""])').length >= 5, null, {
       timeout: 30_000,
     });
     await page.screenshot({ path: join(ARTIFACTS, "chart.png") });

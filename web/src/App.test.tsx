@@ -308,6 +308,7 @@ describe("App", () => {
     // Sparklines are on by default: the row draws the day from the same bars.
     const spark = within(row).getByTestId("sparkline");
     expect(spark.dataset.bars).toBe("3"); // a new minute redraws at once
-    expect(spark.querySelector("polyline")!.getAttribute("points")).toMatch(/^[\d.]+,[\d.]+( [\d.]+,[\d.]+){2}$/);
+    expect(spark.dataset.points).toMatch(/^[\d.]+,[\d.]+( [\d.]+,[\d.]+){2}$/);
+    expect(spark.getAttribute("src")).toMatch(/^data:image\/svg\+xml,/);
   });
 });

@@ -1,4 +1,5 @@
 import { memo, useEffect, useRef } from "react";
+import { useTheme } from "styled-components";
 import { useBars } from "../market/MarketContext";
 import type { Bar } from "../market/types";
 import { SPARK_HEIGHT, SPARK_WIDTH } from "./columns";
@@ -38,47 +39,60 @@ function dayDirection(bars: readonly Bar[]): "up" | "down" | "flat" {
   return last.close > first.open ? "up" : last.close < first.open ? "down" : "flat";
 }
 
+/** The sparkline as an SVG document for an `<img>` (explicit colour: an image has no currentColor). */
+export function sparkImage(points: string, color: string): string {
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${SPARK_HEIGHT}" viewBox="0 0 ${WIDTH} ${SPARK_HEIGHT}">` +
+    `<polyline points="${points}" fill="none" stroke="${color}" stroke-width="1.25"/></svg>`;
+  return `data:image/svg+xml,${encodeURIComponent(svg)}`;
+}
+
 /**
- * A row's sparkline: one SVG polyline from the symbol's one-minute bars. It listens to that
- * symbol's bars in the store and sets the polyline's points itself, without React: when a new
- * minute starts, and otherwise at most every {@link SPARK_REFRESH_MS} (a 64 px line of the day
- * does not need the open bar's every second). Never on a tick; the row does not re-render.
+ * A row's sparkline: the symbol's one-minute bars as an image (an SVG polyline in a data URL).
+ * An image is decoded once and then only copied when the row repaints (a flashing price), where
+ * an inline SVG would be drawn again as vectors. It listens to that symbol's bars in the store
+ * and sets the image itself, without React: when a new minute starts, and otherwise at most
+ * every {@link SPARK_REFRESH_MS} (a 64 px line of the day does not need the open bar's every
+ * second). Never on a tick; the row does not re-render.
  */
 export const Sparkline = memo(function Sparkline({ symbol }: { symbol: string }) {
   const { store } = useBars();
-  const svg = useRef<SVGSVGElement>(null);
+  const theme = useTheme();
+  const img = useRef<HTMLImageElement>(null);
   useEffect(() => {
+    const colors = { up: theme.colors.up, down: theme.colors.down, flat: theme.colors.textMuted };
     let drawnBars = -1;
     let drawnAt = -Infinity;
     const draw = (force: boolean) => {
-      const element = svg.current;
-      const line = element?.firstElementChild;
-      if (!element || !line) return;
+      const element = img.current;
+      if (!element) return;
       const bars = store.get(symbol);
       const now = performance.now();
       if (!force && bars.length === drawnBars && now - drawnAt < SPARK_REFRESH_MS) return;
       drawnBars = bars.length;
       drawnAt = now;
-      line.setAttribute("points", sparkPoints(bars, WIDTH, SPARK_HEIGHT) ?? "");
+      const points = sparkPoints(bars, WIDTH, SPARK_HEIGHT);
+      const dir = dayDirection(bars);
       element.dataset.bars = String(bars.length);
-      element.dataset.dir = dayDirection(bars);
+      element.dataset.dir = dir;
+      element.dataset.points = points ?? "";
+      if (points === null) element.removeAttribute("src");
+      else element.src = sparkImage(points, colors[dir]);
     };
     draw(true);
     return store.subscribe(symbol, () => draw(false));
-  }, [store, symbol]);
+  }, [store, symbol, theme]);
   return (
-    <svg
-      ref={svg}
+    <img
+      ref={img}
       className="spark"
       width={WIDTH}
       height={SPARK_HEIGHT}
-      viewBox={`0 0 ${WIDTH} ${SPARK_HEIGHT}`}
+      alt=""
       data-testid="sparkline"
       data-bars="0"
       data-dir="flat"
-      aria-hidden="true"
-    >
-      <polyline points="" fill="none" stroke="currentColor" strokeWidth="1.25" />
-    </svg>
+      data-points=""
+    />
   );
 });
