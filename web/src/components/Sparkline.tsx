@@ -47,10 +47,53 @@ export function sparkImage(points: string, color: string): string {
   return `data:image/svg+xml,${encodeURIComponent(svg)}`;
 }
 
+let rasterCanvas: HTMLCanvasElement | null | undefined;
+
+/** A canvas to draw sparklines on, shared by all rows; null where there is none (jsdom, canvas blocked). */
+function sparkCanvas(): HTMLCanvasElement | null {
+  if (rasterCanvas === undefined) {
+    try {
+      const canvas = /jsdom/i.test(navigator.userAgent) ? null : document.createElement("canvas");
+      rasterCanvas = canvas?.getContext("2d") ? canvas : null;
+    } catch {
+      rasterCanvas = null;
+    }
+  }
+  return rasterCanvas;
+}
+
 /**
- * A row's sparkline: the symbol's one-minute bars as an image (an SVG polyline in a data URL).
- * An image is decoded once and then only copied when the row repaints (a flashing price), where
- * an inline SVG would be drawn again as vectors. It listens to that symbol's bars in the store
+ * The sparkline as a PNG in a data URL, drawn at the screen's pixel ratio; else (no canvas)
+ * the SVG of {@link sparkImage}. A bitmap, not an SVG: Chromium keeps an SVG image as a small
+ * document of its own (one parsed and thrown away per new source) and records its vectors
+ * again whenever the row repaints, which a price change does several times a second.
+ */
+export function sparkRaster(points: string, color: string): string {
+  const canvas = sparkCanvas();
+  const context = canvas?.getContext("2d");
+  if (!canvas || !context) return sparkImage(points, color);
+  const ratio = Math.min(Math.max(window.devicePixelRatio || 1, 1), 3);
+  canvas.width = Math.round(WIDTH * ratio);
+  canvas.height = Math.round(SPARK_HEIGHT * ratio);
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  context.clearRect(0, 0, WIDTH, SPARK_HEIGHT);
+  context.beginPath();
+  for (const [i, pair] of points.split(" ").entries()) {
+    const [x, y] = pair.split(",").map(Number) as [number, number];
+    if (i === 0) context.moveTo(x, y);
+    else context.lineTo(x, y);
+  }
+  context.strokeStyle = color;
+  context.lineWidth = 1.25;
+  context.lineJoin = "round";
+  context.stroke();
+  return canvas.toDataURL("image/png");
+}
+
+/**
+ * A row's sparkline: the symbol's one-minute bars as an image (a PNG drawn from the closes'
+ * polyline, in a data URL). An image is decoded once and then only copied when the row
+ * repaints (a flashing price), where an inline SVG would be drawn again as vectors. It listens to that symbol's bars in the store
  * and sets the image itself, without React: when a new minute starts, and otherwise at most
  * every {@link SPARK_REFRESH_MS} (a 64 px line of the day does not need the open bar's every
  * second). Never on a tick; the row does not re-render.
@@ -77,7 +120,7 @@ export const Sparkline = memo(function Sparkline({ symbol }: { symbol: string })
       element.dataset.dir = dir;
       element.dataset.points = points ?? "";
       if (points === null) element.removeAttribute("src");
-      else element.src = sparkImage(points, colors[dir]);
+      else element.src = sparkRaster(points, colors[dir]);
     };
     draw(true);
     return store.subscribe(symbol, () => draw(false));
