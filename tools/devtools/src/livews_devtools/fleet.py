@@ -344,16 +344,22 @@ class Fleet:
         keep_latencies: bool = True,
         wait_snapshot: bool = True,
         within: float = 15.0,
+        encoding: str | None = None,
+        keep_raw: bool = False,
     ) -> RecordingClient:
         """A started :class:`RecordingClient` through nginx (closed by :meth:`close_clients`).
 
         ``token``: a JWT, a coroutine function returning one (called on every connect), or
-        None to sign in a new user session through nginx.
+        None to sign in a new user session through nginx. ``encoding``: ``json`` or
+        ``compact`` (default: env ``LIVEWS_TEST_FORMAT``, see :class:`RecordingClient`).
         """
         if token is None:
             token = await self.login_async()
         source = _constant(token) if isinstance(token, str) else token
-        rc = FleetClient(self.url, source, symbols, mode=mode, keep_latencies=keep_latencies)
+        rc = FleetClient(
+            self.url, source, symbols, mode=mode, keep_latencies=keep_latencies,
+            encoding=encoding, keep_raw=keep_raw,
+        )  # fmt: skip
         self._clients.append(rc)
         await rc.start(wait_timeout=within)
         if wait_snapshot:

@@ -3,11 +3,17 @@
 It speaks the gateway contract (CONTRACT §3) with the real python-socketio client: connects
 with a token, subscribes on every (re)connect, merges snapshots and ticks per symbol, and
 counts what would be contract violations (a live tick not newer than what it holds).
+
+The wire encoding is JSON Tick v1 or the compact rows of CONTRACT §3 v1.1 (``encoding``,
+default from env ``LIVEWS_TEST_FORMAT``): compact rows are decoded back into Tick v1 dicts
+with one ``CompactDecoder`` per connection, so what is recorded is the same either way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,7 +21,18 @@ from typing import Any
 
 import socketio
 
+from livews_common.compact import CompactDecoder
+
 TokenSource = Callable[[], Awaitable[str]]
+ENCODINGS = ("json", "compact")
+
+
+def default_encoding() -> str:
+    """The encoding fleet tests use: env ``LIVEWS_TEST_FORMAT`` (``json`` or ``compact``)."""
+    value = os.environ.get("LIVEWS_TEST_FORMAT", "json") or "json"
+    if value not in ENCODINGS:
+        raise ValueError(f"LIVEWS_TEST_FORMAT must be one of {ENCODINGS}, not {value!r}")
+    return value
 
 
 @dataclass
@@ -35,6 +52,8 @@ class Recording:
     byes: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     connect_errors: list[Any] = field(default_factory=list)
+    wire_bytes: int = 0  # JSON size of the tick payloads as received (snapshot ticks + ticks)
+    raw_frames: list[Any] = field(default_factory=list)  # undecoded payloads, if keep_raw
 
     def seqs(self) -> dict[str, int]:
         return {symbol: tick["seq"] for symbol, tick in self.latest.items()}
@@ -52,6 +71,8 @@ class RecordingClient:
         mode: str = "quote",
         keep_latencies: bool = True,
         reconnection: bool = True,
+        encoding: str | None = None,
+        keep_raw: bool = False,
     ) -> None:
         self.url = url
         self.symbols = symbols
@@ -61,6 +82,11 @@ class RecordingClient:
         self.snapshot_seen = asyncio.Event()
         self._token = token
         self._keep_latencies = keep_latencies
+        self.encoding = default_encoding() if encoding is None else encoding
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS}, not {self.encoding!r}")
+        self._keep_raw = keep_raw
+        self._decoder = CompactDecoder()
         self.sio = socketio.AsyncClient(
             reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1.0,
             randomization_factor=0.5,
@@ -74,7 +100,10 @@ class RecordingClient:
         self.sio.on("bye", self._on_bye)
 
     async def _auth(self) -> dict[str, str]:
-        return {"token": await self._token()}
+        auth = {"token": await self._token()}
+        if self.encoding == "compact":
+            auth["format"] = "compact"
+        return auth
 
     async def start(self, wait_timeout: float = 10.0) -> None:
         """Connect (the token is fetched anew on every reconnect) and subscribe."""
@@ -91,6 +120,7 @@ class RecordingClient:
             await self.sio.disconnect()
 
     async def _on_connect(self) -> None:
+        self._decoder.reset()  # a new connection starts from key rows
         self.rec.connects += 1
         self.connected.set()
         ack = await self.sio.call(
@@ -117,14 +147,25 @@ class RecordingClient:
             self.rec.seq_jumps += 1
         self.rec.latest[tick["symbol"]] = tick
 
+    def _decode(self, ticks: Any) -> list[dict[str, Any]]:
+        """Tick v1 dicts from a payload's ticks (rows on a compact connection), counting bytes."""
+        self.rec.wire_bytes += len(json.dumps(ticks, separators=(",", ":")))
+        if self._keep_raw:
+            self.rec.raw_frames.append(ticks)
+        if self.encoding != "compact":
+            return list(ticks)
+        # a depth snapshot's entries stay objects; quote ticks are rows
+        return [self._decoder.decode(t) if isinstance(t, list) else t for t in ticks]
+
     async def _on_snapshot(self, data: dict[str, Any]) -> None:
         self.rec.snapshots += 1
-        for tick in data.get("ticks", []):
+        for tick in self._decode(data.get("ticks", [])):
             self._merge(tick, live=False)
         self.snapshot_seen.set()
 
-    async def _on_ticks(self, ticks: list[dict[str, Any]]) -> None:
+    async def _on_ticks(self, payload: list[Any]) -> None:
         now = time.time() * 1000
+        ticks = self._decode(payload)
         self.rec.frames += 1
         self.rec.ticks += len(ticks)
         for tick in ticks:
