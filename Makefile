@@ -11,7 +11,7 @@ NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 SRC_DIRS := libs/common/src services/auth/src services/marketdata/src services/gateway/src tools/fyers-emulator/src tools/devtools/src
 NODE_DIRS := web services/gateway/tests/node tools/spec-check
 
-.PHONY: dev test test-cluster test-sentinel lint typecheck fmt bench soak load sync node-deps system-deps ci clean audit images compose-test
+.PHONY: dev test test-compact test-cluster test-sentinel lint typecheck fmt bench soak load sync node-deps system-deps ci clean audit images compose-test
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install -q uv
@@ -33,6 +33,15 @@ dev: sync
 test: sync node-deps system-deps
 	$(UV) run pytest
 	@if [ -f web/package.json ]; then cd web && npm test --silent; fi
+
+# The fleet end-to-end tests with every RecordingClient on the compact encoding (issue #17,
+# docs/compact-encoding.md "Testing"; the dashboard e2e already runs both encodings). The
+# whole of tests/e2e takes too long a second time here, so this is TOPOLOGY_TESTS plus the
+# hostile-client and abuse tests, and the recorder's own encoding test.
+COMPACT_TESTS ?= tests/test_recorder_format.py $(TOPOLOGY_TESTS) \
+	$(wildcard tests/e2e/test_hostile_*.py) tests/e2e/test_abuse.py
+test-compact: sync node-deps system-deps
+	LIVEWS_TEST_FORMAT=compact $(UV) run pytest $(COMPACT_TESTS)
 
 # The fleet end-to-end tests and each topology's fault tests on a local 3x2 Redis Cluster /
 # a Sentinel-managed primary (2 replicas, 3 Sentinels) instead of one Redis (issue #14,
