@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import socketio
 
+from livews_devtools.recorder import close_client
+
 NODE_DIR = Path(__file__).parent / "node"
 SERVER_EVENTS = ("status", "snapshot", "ticks", "depth", "bars", "bye", "auth:expiring")
 
@@ -71,25 +73,6 @@ class Recorder:
     async def wait_event(self, name: str, timeout: float = 10.0, count: int = 1) -> Any:
         await self.wait_for(lambda: len(self.of(name)) >= count, f"{count}× {name!r}", timeout)
         return self.of(name)[count - 1]
-
-
-async def close_client(sio: socketio.AsyncClient) -> None:
-    """Disconnect ``sio`` for good and close its aiohttp session, whatever state it is in.
-
-    ``shutdown`` disconnects, or stops a reconnecting client by waiting for the attempt in
-    flight — which may connect again: a websocket that nobody closes, whose aiohttp
-    connection is then reported unclosed ("Unclosed connection", a ResourceWarning) when the
-    garbage collector gets to it, in whichever later test runs then. So look again after it.
-    """
-    await sio.shutdown()
-    if sio.connected:
-        await sio.disconnect()
-    if sio.eio.state == "connected":  # an Engine.IO session whose Socket.IO connect never came
-        await sio.eio.disconnect(abort=True)
-    # A refused handshake leaves engineio's aiohttp session open.
-    http = getattr(sio.eio, "http", None)
-    if http is not None and not http.closed:
-        await http.close()
 
 
 class Probe(Recorder):

@@ -35,6 +35,25 @@ def default_encoding() -> str:
     return value
 
 
+async def close_client(sio: socketio.AsyncClient) -> None:
+    """Disconnect ``sio`` for good and close its aiohttp session, whatever state it is in.
+
+    ``shutdown`` disconnects, or stops a reconnecting client by waiting for the attempt in
+    flight — which may connect again: a websocket that nobody closes, whose aiohttp
+    connection is then reported unclosed ("Unclosed connection", a ResourceWarning) when the
+    garbage collector gets to it, in whichever later test runs then. So look again after it.
+    """
+    await sio.shutdown()
+    if sio.connected:
+        await sio.disconnect()
+    if sio.eio.state == "connected":  # an Engine.IO session whose Socket.IO connect never came
+        await sio.eio.disconnect(abort=True)
+    # A refused handshake leaves engineio's aiohttp session open.
+    http = getattr(sio.eio, "http", None)
+    if http is not None and not http.closed:
+        await http.close()
+
+
 @dataclass
 class Recording:
     """What one client has seen."""
@@ -113,11 +132,7 @@ class RecordingClient:
         )  # fmt: skip
 
     async def stop(self) -> None:
-        # shutdown() also ends reconnecting, waiting for an attempt in flight, which may have
-        # connected again: a websocket left open would be reported unclosed at GC.
-        await self.sio.shutdown()
-        if self.sio.connected:
-            await self.sio.disconnect()
+        await close_client(self.sio)
 
     async def _on_connect(self) -> None:
         self._decoder.reset()  # a new connection starts from key rows
