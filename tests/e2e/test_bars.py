@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 import socketio
 
-from livews_devtools.fleet import Fleet
-from livews_devtools.processes import ProcessFailed
+from livews_devtools.fleet import Fleet, running_fleet
 
 SBIN = "NSE:SBIN-EQ"
 BAR_MS = 3000
@@ -29,15 +28,7 @@ def bars_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         tmp_path_factory.mktemp("bars"), gateways=1, ingestors=2, ticks_per_second=200,
         marketdata_env={"MARKETDATA_BAR_SECONDS": str(BAR_MS // 1000)},
     )  # fmt: skip
-    try:
-        fleet.start()
-    except ProcessFailed as exc:
-        fleet.close()
-        raise AssertionError(f"the fleet did not start: {exc}") from None
-    try:
-        yield fleet
-    finally:
-        fleet.close()
+    yield from running_fleet(fleet)
 
 
 class BarsClient:

@@ -29,9 +29,8 @@ import socketio
 
 from livews_auth.clients import hash_secret
 from livews_common import redisconn
-from livews_devtools.fleet import Fleet, poll
+from livews_devtools.fleet import Fleet, poll, running_fleet
 from livews_devtools.fleet_auth import login_async
-from livews_devtools.processes import ProcessFailed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -49,15 +48,7 @@ def clients_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     entry = {"secrets": [hash_secret(SECRET)], "scopes": ["md:read"]}
     clients.write_text(json.dumps({"clients": {CLIENT_ID: entry}}))
     fleet = Fleet(workdir / "fleet", auth_env={"AUTH_CLIENTS_FILE": str(clients)})
-    try:
-        fleet.start()
-    except ProcessFailed as exc:
-        fleet.close()
-        raise AssertionError(f"the fleet did not start: {exc}") from None
-    try:
-        yield fleet
-    finally:
-        fleet.close()
+    yield from running_fleet(fleet)
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,8 @@ import socketio
 from livews_common import names, redisconn
 from livews_common.models import MAX_SEQ
 from livews_common.symbols import DEFAULT_WATCHLIST
-from livews_devtools.fleet import Fleet, poll
+from livews_devtools.fleet import Fleet, poll, running_fleet
 from livews_devtools.fleet_marketdata import metric_value
-from livews_devtools.processes import ProcessFailed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -55,15 +54,7 @@ def hostile_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "MARKETDATA_RESOLVE_BURST": str(RESOLVE_BURST),
         },
     )
-    try:
-        fleet.start()
-    except ProcessFailed as exc:
-        fleet.close()
-        raise AssertionError(f"the fleet did not start: {exc}") from None
-    try:
-        yield fleet
-    finally:
-        fleet.close()
+    yield from running_fleet(fleet)
 
 
 @pytest.fixture

@@ -634,8 +634,8 @@ async def poll(predicate: Callable[[], Any], within: float, what: str, every: fl
 # -- fixtures -------------------------------------------------------------------------------
 
 
-def _fleet_fixture(workdir: Path) -> Iterator[Fleet]:
-    fleet = Fleet(workdir)
+def running_fleet(fleet: Fleet) -> Iterator[Fleet]:
+    """Start ``fleet`` for a fixture (``yield from``), failing clearly if it cannot; close after."""
     try:
         fleet.start()
     except ProcessFailed as exc:
@@ -645,6 +645,10 @@ def _fleet_fixture(workdir: Path) -> Iterator[Fleet]:
         yield fleet
     finally:
         fleet.close()
+
+
+def _fleet_fixture(workdir: Path) -> Iterator[Fleet]:
+    yield from running_fleet(Fleet(workdir))
 
 
 @pytest.fixture
