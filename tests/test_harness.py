@@ -28,3 +28,18 @@ def test_private_server_restarts_on_the_same_port() -> None:
         assert client.ping() and client.get("x") is None  # nothing kept on disk
         client.close()
     assert not server.running
+
+
+def test_free_ports_are_outside_the_ephemeral_range_and_never_repeat() -> None:
+    import socket
+
+    from livews_devtools.ports import _ephemeral_range, free_port
+
+    low, high = _ephemeral_range()
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(not low <= port <= high for port in ports)
+    # So the port the kernel gives an outgoing connection is never one of them.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        with socket.create_connection(server.getsockname()) as conn:
+            assert conn.getsockname()[1] not in ports
