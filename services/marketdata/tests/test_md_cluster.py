@@ -288,3 +288,36 @@ async def test_verdicts_and_demand_on_a_cluster(
     assert len(owners) >= 2
     demand = await RedisDemand(md, ["NSE:SBIN-EQ"]).scan()
     assert demand.quote == {"NSE:SBIN-EQ", *(f"NSE:S{i}-EQ" for i in range(9))}
+
+
+async def test_a_deposed_bar_writer_cannot_overwrite_the_new_leaders_bars(
+    md: aioredis.Redis, admin: aioredis.Redis
+) -> None:
+    """The lease check and the list writes are in different slots: each list's fence closes
+    the window between them."""
+    old = RedisLease(md, "old", ttl=5)
+    assert await old.acquire() == 1
+    stale = BarWriter(md, BarBuilder(), "old", lambda: 1)
+    a, b = SYMBOLS[0], SYMBOLS[1]
+    start = 1_700_000_100_000
+    await old.release()
+    new = RedisLease(md, "new", ttl=5)
+    assert await new.acquire() == 2
+    fresh = BarWriter(md, BarBuilder(), "new", lambda: new.epoch)
+    mine = Bar(symbol=a, start=start, open=5.0, high=5.0, low=5.0, close=5.0, volume=1,
+               ticks=1, seq=50)  # fmt: skip
+    fresh.pending = {(a, start): mine}
+    assert await fresh.write_once()
+    assert await admin.get(names.fence_key(names.bars_key(a))) == b"2"
+    assert await admin.ttl(names.fence_key(names.bars_key(a))) > 0
+    # The stale writer passed its lease check just before the takeover: put its view back.
+    await admin.set(names.LEADER_LEASE, "old")
+    await admin.set(names.CLUSTER_LEADER_EPOCH, "1")
+    late = [Bar(symbol=s, start=start, open=1.0, high=1.0, low=1.0, close=1.0, volume=9,
+                ticks=9, seq=9) for s in (a, b)]  # fmt: skip
+    stale.pending = {(x.symbol, x.start): x for x in late}
+    assert not await stale.write_once()  # refused: kept for a retry its lease check will stop
+    (kept,) = await admin.lrange(names.bars_key(a), 0, -1)
+    assert json.loads(kept)["seq"] == 50  # the new leader's bar stands
+    # b's list had no newer writer yet: that write is the stale window's one accepted write.
+    assert len(await admin.lrange(names.bars_key(b), 0, -1)) == 1

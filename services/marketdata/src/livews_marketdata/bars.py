@@ -42,6 +42,7 @@ import redis.asyncio as aioredis
 
 from livews_common import names, redisconn
 from livews_common.models import Bar, Tick
+from livews_marketdata.lease import FENCE_SCRIPT_CHECK
 from livews_marketdata.publish import TRANSIENT
 
 log = logging.getLogger(__name__)
@@ -231,12 +232,16 @@ end
 return count
 """
 )
-#: On a Cluster, one bar per call (each list in its own slot): KEYS = (list,), ARGV = (bar,
-#: start, cap, expire-at); the publish follows in a pipeline.
+#: On a Cluster, one bar per call (each list in its own slot), fenced by the list's own fence
+#: key (:func:`livews_common.names.fence_key`, same slot): KEYS = (fence, list), ARGV = (epoch,
+#: bar, start, cap, expire-at); -1 when a newer leader wrote that list already. The fence
+#: expires with the list. The publish follows in a pipeline.
 _PUT_CLUSTER = (
-    _PUT_FUNCTION
+    FENCE_SCRIPT_CHECK
+    + _PUT_FUNCTION
     + """
-put(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+put(KEYS[2], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5])
+redis.call('EXPIREAT', KEYS[1], ARGV[5])
 return 1
 """
 )
@@ -347,8 +352,11 @@ class BarWriter:
     async def _write_cluster(self, epoch: int, bars: Sequence[Bar]) -> int:
         """``bars`` on a Cluster: the lists (one script each, in their own slots), then SPUBLISH.
 
-        The lease is checked first, in its own slot, not atomically with the writes: a leader
-        that lost the lease between the check and the writes may write this batch still.
+        The lease is checked first, in its own slot: a deposed leader stops there. A leader
+        deposed between that check and its writes is stopped per list by the list's fence
+        key, which every write raises to its epoch: once the new leader has written a
+        symbol's bars, an older epoch cannot overwrite them (nor publish them: the publish
+        follows only the accepted writes). Returns -1 if any write was refused.
         """
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.get(self._keys[0])
@@ -360,14 +368,16 @@ class BarWriter:
         payloads = [_lines.encode(b) for b in bars]
         async with self._redis.pipeline(transaction=False) as pipe:
             for bar, payload in zip(bars, payloads, strict=True):
-                pipe.eval(_PUT_CLUSTER, 1, names.bars_key(bar.symbol), payload, bar.start,
+                key = names.bars_key(bar.symbol)
+                pipe.eval(_PUT_CLUSTER, 2, names.fence_key(key), key, epoch, payload, bar.start,
                           self.cap, at)  # fmt: skip
-            await pipe.execute()
+            accepted = [int(r) == 1 for r in await pipe.execute()]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for bar, payload in zip(bars, payloads, strict=True):
-                pipe.execute_command("SPUBLISH", names.bar_channel(bar.symbol), payload)
+            for bar, payload, ok in zip(bars, payloads, accepted, strict=True):
+                if ok:
+                    pipe.execute_command("SPUBLISH", names.bar_channel(bar.symbol), payload)
             await pipe.execute()
-        return len(bars)
+        return len(bars) if all(accepted) else -1
 
     async def run(self) -> None:
         """Write due bars every ``tick`` seconds; runs until cancelled."""
