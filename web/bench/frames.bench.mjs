@@ -196,9 +196,10 @@ async function main() {
       metrics: Object.fromEntries(Object.entries(metrics).map(([k, [v, unit]]) => [k, { value: round(v), unit }])),
       notes:
         `Headless Chromium (--disable-gpu, software rendering), ${VIEWPORT.width}x${VIEWPORT.height}, ${SYMBOLS} symbols x ${RATE} updates/s of ` +
-        `synthetic ticks in ${BATCHES} batches/s through the page's feed handlers, per-frame coalescer and memoized rows (no socket), ` +
-        `with the selected symbol's candlestick chart open and a sparkline in every row (one-minute bars, each symbol's open bar ` +
-        `updated once a second); ` +
+        `synthetic ticks in ${BATCHES} batches/s (paced by elapsed time, so a late timer sends more, as a socket would have queued) ` +
+        `through the page's feed handlers, per-frame coalescer and memoized rows (no socket; rows out of view refreshed about once a ` +
+        `second), with the selected symbol's candlestick chart open and a sparkline in every row (one-minute bars, each symbol's open ` +
+        `bar updated once a second; sparklines_drawn = those drawn, i.e. in view); ` +
         `frame time = interval between requestAnimationFrame callbacks over ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up. ` +
         `Long tasks are main-thread tasks over 50 ms. Shared 2-core machine: compare runs, not absolutes. ` +
         `bundle_js_* = the app's JavaScript in dist/assets without the benchmark chunk (gzip -9); *_before = the same at ` +
@@ -206,7 +207,7 @@ async function main() {
         (baseline === null
           ? ""
           : ` baseline_* = the same benchmark of ${env.LIVEWS_BENCH_BASELINE_NAME ?? "another build"} run just before this one ` +
-            `(its own page: no chart, no sparklines), for a comparison under the same machine load.`),
+            `(with its own page and its own synthetic feed), for a comparison under the same machine load.`),
     };
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(`${RESULTS}web_frames.json`, JSON.stringify(doc, null, 2) + "\n");

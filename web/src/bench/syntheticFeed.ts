@@ -42,6 +42,7 @@ export class SyntheticFeed implements MarketFeed {
   private readonly finals: Bar[] = [];
   private lastBarsAt = 0;
   private carry = 0;
+  private lastBatchAt: number | null = null;
   private readonly random: () => number;
   private readonly now: () => number;
 
@@ -103,8 +104,13 @@ export class SyntheticFeed implements MarketFeed {
   private emitBatch(): void {
     const handlers = this.handlers;
     if (handlers === null || this.quotes.size === 0) return;
-    // Spread rate × symbols updates evenly over the batches, carrying the fraction over.
-    const perBatch = (this.quotes.size * this.options.ratePerSymbol) / this.options.batchesPerSecond + this.carry;
+    // rate × symbols updates a second, by the time since the last batch (not per timer call:
+    // a busy page fires the timer late and less often, and a socket would have queued the
+    // ticks meanwhile), the fraction carried over; at most a second's worth at once.
+    const now = this.now();
+    const elapsedMs = Math.min(1000, Math.max(0, now - (this.lastBatchAt ?? now - 1000 / this.options.batchesPerSecond)));
+    this.lastBatchAt = now;
+    const perBatch = (this.quotes.size * this.options.ratePerSymbol * elapsedMs) / 1000 + this.carry;
     const count = Math.floor(perBatch);
     this.carry = perBatch - count;
     const symbols = [...this.quotes];
@@ -114,7 +120,6 @@ export class SyntheticFeed implements MarketFeed {
       ticks.push(this.nextTick(symbol));
     }
     if (ticks.length > 0) handlers.ticks(ticks, false);
-    const now = this.now();
     if (now - this.lastBarsAt >= 1000 && this.barSymbols.size > 0) {
       this.lastBarsAt = now;
       const bars = [...this.finals.splice(0), ...[...this.barSymbols].flatMap((s) => this.openBars.get(s) ?? [])];

@@ -1,9 +1,11 @@
-import { useMemo } from "react";
+import { useEffect, useMemo, useRef, useState, type RefObject } from "react";
 import styled from "styled-components";
+import type { QuoteRow } from "../market/types";
 import { selectBoard, type BoardQuery, type SortKey } from "../market/boardQuery";
 import { useBars, useFeedStatus, useQuotes, useSelection, useWatchlist } from "../market/MarketContext";
 import { BoardRow } from "./BoardRow";
 import { COLUMNS, GRID_COLUMNS } from "./columns";
+import { OFFSCREEN_REFRESH_MS, refreshPhase, rowToShow, sameRange, visibleRows, type RowRange, type ShownRow } from "./rowWindow";
 
 /** Row height (px): about 30 rows fit a 1440 × 900 laptop screen. */
 export const ROW_HEIGHT = 26;
@@ -90,11 +92,12 @@ const Grid = styled.div`
   .spark { display: block; margin: 0 auto; color: ${({ theme }) => theme.colors.textMuted}; }
   .spark[data-dir="up"] { color: ${({ theme }) => theme.colors.up}; }
   .spark[data-dir="down"] { color: ${({ theme }) => theme.colors.down}; }
+  /* A flash is a class set and taken off again (flashes.ts), not an animation. */
   .flash-up, .flash-down { border-radius: 3px; padding: 1px 3px; margin: -1px -3px; }
-  .flash-up { animation: flash-up 0.7s ease-out; }
-  .flash-down { animation: flash-down 0.7s ease-out; }
+  .flash-up { background-color: var(--flash-up); }
+  .flash-down { background-color: var(--flash-down); }
   @media (prefers-reduced-motion: reduce) {
-    .flash-up, .flash-down { animation: none; }
+    .flash-up, .flash-down { background-color: transparent; }
   }
   /* The × shows on the row under the pointer, the focused row and the selected one (always on touch). */
   .body .row .remove { opacity: 0; }
@@ -137,7 +140,51 @@ interface BoardProps {
   onSort(key: SortKey): void;
 }
 
-/** The watchlist as a grid: one memoized row per symbol, sortable headers. */
+/**
+ * Which rows are in view: from the board's scroll position (laptop: the board scrolls inside
+ * itself) or the page's (phone: the page scrolls), at most once a frame. Null until known, or
+ * where there is no layout (jsdom).
+ */
+function useRowsInView(grid: RefObject<HTMLDivElement | null>, body: RefObject<HTMLDivElement | null>, count: number): RowRange {
+  const [range, setRange] = useState<RowRange>(null);
+  useEffect(() => {
+    let frame: number | null = null;
+    const measure = () => {
+      frame = null;
+      if (!grid.current || !body.current) return;
+      const box = grid.current.getBoundingClientRect();
+      const next = visibleRows(
+        Math.max(box.top, 0),
+        Math.min(box.bottom, window.innerHeight),
+        body.current.getBoundingClientRect().top,
+        ROW_HEIGHT,
+        count,
+      );
+      setRange((held) => (sameRange(held, next) ? held : next));
+    };
+    const schedule = () => {
+      if (frame === null) frame = requestAnimationFrame(measure);
+    };
+    measure();
+    const element = grid.current;
+    element?.addEventListener("scroll", schedule, { passive: true });
+    window.addEventListener("scroll", schedule, { passive: true });
+    window.addEventListener("resize", schedule);
+    return () => {
+      if (frame !== null) cancelAnimationFrame(frame);
+      element?.removeEventListener("scroll", schedule);
+      window.removeEventListener("scroll", schedule);
+      window.removeEventListener("resize", schedule);
+    };
+  }, [grid, body, count]);
+  return range;
+}
+
+/**
+ * The watchlist as a grid: one memoized row per symbol, sortable headers. Rows in view get
+ * every new tick; rows scrolled out of view stay in the DOM but are brought up to date about
+ * once a second (`rowWindow.ts`), so most rows do not re-render on every tick.
+ */
 export function Board({ query, onSort }: BoardProps) {
   const rows = useQuotes();
   const { symbols, remove } = useWatchlist();
@@ -145,9 +192,30 @@ export function Board({ query, onSort }: BoardProps) {
   const { selected, select } = useSelection();
   const { sparklines } = useBars();
   const entries = useMemo(() => selectBoard(symbols, rows, query), [symbols, rows, query]);
+  const grid = useRef<HTMLDivElement>(null);
+  const body = useRef<HTMLDivElement>(null);
+  const inView = useRowsInView(grid, body, entries.length);
+  const shown = useRef(new Map<string, ShownRow>());
+  const now = performance.now();
+  let holding = false;
+  const showRow = (symbol: string, newest: QuoteRow | undefined, index: number) => {
+    const visible = inView === null || (index >= inView[0] && index <= inView[1]);
+    const next = rowToShow(shown.current.get(symbol), newest, visible, now, refreshPhase(symbol));
+    shown.current.set(symbol, next);
+    if (next.row !== newest) holding = true;
+    return next.row;
+  };
+  // A row out of view holding back a tick gets it within a second even if no other tick comes.
+  const [, setCatchUp] = useState(0);
+  useEffect(() => {
+    if (!holding) return;
+    const timer = setTimeout(() => setCatchUp((n) => n + 1), OFFSCREEN_REFRESH_MS);
+    return () => clearTimeout(timer);
+  });
 
   return (
     <Grid
+      ref={grid}
       role="grid"
       aria-label="Watchlist"
       aria-rowcount={entries.length + 1}
@@ -183,12 +251,12 @@ export function Board({ query, onSort }: BoardProps) {
           </div>
         </div>
       </div>
-      <div role="rowgroup" className="body">
-        {entries.map((entry) => (
+      <div role="rowgroup" className="body" ref={body}>
+        {entries.map((entry, index) => (
           <BoardRow
             key={entry.symbol}
             symbol={entry.symbol}
-            row={entry.row}
+            row={showRow(entry.symbol, entry.row, index)}
             stale={stale.has(entry.symbol)}
             selected={selected === entry.symbol}
             spark={sparklines}

@@ -1,6 +1,7 @@
-import { memo, useRef, type KeyboardEvent } from "react";
+import { memo, useLayoutEffect, useRef, type KeyboardEvent } from "react";
 import { direction, formatChange, formatPercent, formatPrice, formatTime, formatVolume } from "../format/numbers";
 import { updatedAt } from "../market/boardQuery";
+import { Flashes } from "./flashes";
 import { Sparkline } from "./Sparkline";
 import type { QuoteRow } from "../market/types";
 import { displayName } from "../market/universe";
@@ -18,6 +19,9 @@ export interface BoardRowProps {
 
 /** A flash lasts this long (ms); a symbol moving faster flashes again only when it turns. */
 export const FLASH_MS = 700;
+
+/** One timer for every row's flash; a flash ends within a tenth of a second of FLASH_MS. */
+const flashes = new Flashes(FLASH_MS, 100);
 
 const DIR = { "-1": "down", "0": "flat", "1": "up" } as const;
 
@@ -37,9 +41,9 @@ interface FlashState {
 }
 
 /**
- * Which flash the LTP cell shows. A new key restarts the animation; it changes on a price
- * move when the last flash is over or the direction turned, so at 10 updates/s a row does not
- * restart its animation ten times a second.
+ * Which flash the LTP cell shows. A new key starts a flash; it changes on a price move when
+ * the last flash is over or the direction turned, so at 10 updates/s a row does not restart
+ * its flash ten times a second.
  */
 function useFlash(row: QuoteRow | undefined): FlashState {
   const state = useRef<FlashState>({ row: undefined, key: 0, dir: 0, at: -Infinity });
@@ -60,6 +64,16 @@ function useFlash(row: QuoteRow | undefined): FlashState {
 export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, spark, onSelect, onRemove }: BoardRowProps) {
   const tick = row?.tick;
   const flash = useFlash(row);
+  const ltp = useRef<HTMLSpanElement>(null);
+  useLayoutEffect(() => {
+    if (flash.key !== 0 && ltp.current) flashes.start(ltp.current, flash.dir > 0);
+  }, [flash.key, flash.dir]);
+  useLayoutEffect(() => {
+    const element = ltp.current;
+    return () => {
+      if (element) flashes.stop(element);
+    };
+  }, []);
   const dir = DIR[direction(tick?.change ?? null)];
   const name = displayName(symbol);
 
@@ -100,9 +114,7 @@ export const BoardRow = memo(function BoardRow({ symbol, row, stale, selected, s
         </span>
       </div>
       <div role="gridcell" data-col="ltp" data-testid="cell-ltp">
-        <span key={flash.key} className={flash.key === 0 ? undefined : flash.dir > 0 ? "flash-up" : "flash-down"}>
-          {formatPrice(tick?.ltp ?? null)}
-        </span>
+        <span ref={ltp}>{formatPrice(tick?.ltp ?? null)}</span>
       </div>
       <div role="gridcell" data-col="change" data-dir={dir}>
         {formatChange(tick?.change ?? null)}

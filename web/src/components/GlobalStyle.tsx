@@ -1,6 +1,6 @@
 import { createGlobalStyle } from "styled-components";
 
-/** Page-wide basics and the theme's colours as CSS variables (the flash keyframes read them). */
+/** Page-wide basics and the theme's colours as CSS variables (the LTP flash reads them). */
 export const GlobalStyle = createGlobalStyle`
   :root {
     --flash-up: ${({ theme }) => theme.colors.flashUp};
@@ -21,8 +21,6 @@ export const GlobalStyle = createGlobalStyle`
     outline: 2px solid ${({ theme }) => theme.colors.focus};
     outline-offset: 2px;
   }
-  @keyframes flash-up { from { background-color: var(--flash-up); } to { background-color: transparent; } }
-  @keyframes flash-down { from { background-color: var(--flash-down); } to { background-color: transparent; } }
   .visually-hidden {
     position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px;
     overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0;

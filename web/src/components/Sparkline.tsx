@@ -90,30 +90,105 @@ export function sparkRaster(points: string, color: string): string {
   return canvas.toDataURL("image/png");
 }
 
+/** Sparklines drawn at most per frame; the others wait for the next frames. */
+export const SPARKS_PER_FRAME = 8;
+
+/**
+ * Draws sparklines when they are in view (or about to be: 200 px margin), a few per frame:
+ * a sparkline whose bars changed is marked and drawn in a later frame; one out of view stays
+ * marked until it scrolls in. Where there is no IntersectionObserver (jsdom) it draws at once.
+ */
+class SparkPainter {
+  private readonly pending = new Map<Element, () => void>();
+  private readonly inView = new Set<Element>();
+  private readonly observer: IntersectionObserver | null;
+  private frame: number | null = null;
+
+  constructor() {
+    this.observer =
+      typeof IntersectionObserver === "undefined"
+        ? null
+        : new IntersectionObserver(
+            (entries) => {
+              for (const entry of entries) {
+                if (entry.isIntersecting) this.inView.add(entry.target);
+                else this.inView.delete(entry.target);
+              }
+              this.schedule();
+            },
+            { rootMargin: "200px 0px" },
+          );
+  }
+
+  watch(element: Element): void {
+    this.observer?.observe(element);
+  }
+
+  forget(element: Element): void {
+    this.observer?.unobserve(element);
+    this.inView.delete(element);
+    this.pending.delete(element);
+  }
+
+  /** Draw `element` with `draw` soon (now, without an observer); replaces a draw still waiting. */
+  request(element: Element, draw: () => void): void {
+    if (this.observer === null) {
+      draw();
+      return;
+    }
+    this.pending.set(element, draw);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.frame !== null) return;
+    for (const element of this.pending.keys()) {
+      if (this.inView.has(element)) {
+        this.frame = requestAnimationFrame(() => this.drain());
+        return;
+      }
+    }
+  }
+
+  private drain(): void {
+    this.frame = null;
+    let drawn = 0;
+    for (const [element, draw] of this.pending) {
+      if (!this.inView.has(element)) continue;
+      this.pending.delete(element);
+      draw();
+      if (++drawn >= SPARKS_PER_FRAME) break;
+    }
+    this.schedule();
+  }
+}
+
+let sharedPainter: SparkPainter | undefined;
+const painter = () => (sharedPainter ??= new SparkPainter());
+
 /**
  * A row's sparkline: the symbol's one-minute bars as an image (a PNG drawn from the closes'
  * polyline, in a data URL). An image is decoded once and then only copied when the row
- * repaints (a flashing price), where an inline SVG would be drawn again as vectors. It listens to that symbol's bars in the store
- * and sets the image itself, without React: when a new minute starts, and otherwise at most
- * every {@link SPARK_REFRESH_MS} (a 64 px line of the day does not need the open bar's every
- * second). Never on a tick; the row does not re-render.
+ * repaints (a flashing price), where an inline SVG would be drawn again as vectors. It listens
+ * to that symbol's bars in the store and sets the image itself, without React: when a new
+ * minute starts, and otherwise at most every {@link SPARK_REFRESH_MS} (a 64 px line of the day
+ * does not need the open bar's every second). Never on a tick; the row does not re-render.
+ * Only sparklines in view are drawn, a few per frame ({@link SparkPainter}).
  */
 export const Sparkline = memo(function Sparkline({ symbol }: { symbol: string }) {
   const { store } = useBars();
   const theme = useTheme();
   const img = useRef<HTMLImageElement>(null);
   useEffect(() => {
+    const element = img.current;
+    if (!element) return;
     const colors = { up: theme.colors.up, down: theme.colors.down, flat: theme.colors.textMuted };
     let drawnBars = -1;
     let drawnAt = -Infinity;
-    const draw = (force: boolean) => {
-      const element = img.current;
-      if (!element) return;
+    const draw = () => {
       const bars = store.get(symbol);
-      const now = performance.now();
-      if (!force && bars.length === drawnBars && now - drawnAt < SPARK_REFRESH_MS) return;
       drawnBars = bars.length;
-      drawnAt = now;
+      drawnAt = performance.now();
       const points = sparkPoints(bars, WIDTH, SPARK_HEIGHT);
       const dir = dayDirection(bars);
       element.dataset.bars = String(bars.length);
@@ -122,8 +197,21 @@ export const Sparkline = memo(function Sparkline({ symbol }: { symbol: string })
       if (points === null) element.removeAttribute("src");
       else element.src = sparkRaster(points, colors[dir]);
     };
-    draw(true);
-    return store.subscribe(symbol, () => draw(false));
+    const changed = () => {
+      const bars = store.get(symbol);
+      if (bars.length === drawnBars && performance.now() - drawnAt < SPARK_REFRESH_MS) return;
+      // Counted as drawn from now: the draw itself may wait for a frame or for the row to scroll in.
+      drawnBars = bars.length;
+      drawnAt = performance.now();
+      painter().request(element, draw);
+    };
+    painter().watch(element);
+    painter().request(element, draw);
+    const unsubscribe = store.subscribe(symbol, changed);
+    return () => {
+      unsubscribe();
+      painter().forget(element);
+    };
   }, [store, symbol, theme]);
   return (
     <img
