@@ -202,3 +202,48 @@ def test_indices_stay_dicts() -> None:
         frame(update({"ltp": 2_000_100}, topic_id=9, fields=INDEX_FIELDS, count=6)),
     ])  # fmt: skip
     assert made == [False, False] and [t.kind for t in ticks] == ["index", "index"]
+
+
+def lite(ltp: int, topic_id: int = 7) -> bytes:
+    return bytes([76]) + struct.pack("=H", topic_id) + struct.pack(">i", ltp)
+
+
+def test_whole_updates_then_the_other_paths_see_their_values() -> None:
+    # Whole (21-value) updates take TickDecoder's own path and keep the values as a tuple;
+    # a shorter update, a longer one, a lite entry and a snapshot must each find the values
+    # those updates left (a value never sent — "OI" here — staying unset), as in Decoder.
+    no_oi = {k: v for k, v in FULL.items() if k != "OI"}
+    ticks, drops, made = same([
+        frame(snapshot(no_oi)),
+        frame(update({"ltp": 81240, "vol_traded_today": 1_000_100}, count=21),
+              update({"ltp": 81240}, count=21),  # nothing changed: nothing handed over
+              update({"bid_size": 90, "tot_sell_qty": 600_000}, count=21)),
+        frame(update({"high_price": 82500}, count=15)),  # Decoder's path: sees the above
+        frame(update({"ltp": 81250, "low_price": 78000}, count=21),
+              lite(81255),
+              update({"ask_size": 70}, count=21)),
+        frame(update({"ltp": 81260}, count=_N)),
+        frame(snapshot(no_oi), update({"OI": 5, "ltp": 81270}, count=21)),
+        frame(update({"vol_traded_today": 1_000_200}, count=21)),
+    ])  # fmt: skip
+    assert drops == {} and made == [True] * 11
+    assert [t.ltp for t in ticks] == [
+        812.35,
+        812.4,
+        812.4,
+        812.4,
+        812.5,
+        812.55,
+        812.55,
+        812.6,
+        812.35,
+        812.7,
+        812.7,
+    ]
+    assert [(t.volume, t.high, t.low, t.bid_qty, t.ask_qty, t.tot_sell_qty) for t in ticks[6:]] == [
+        (1_000_100, 825.0, 780.0, 90, 70, 600_000),  # every path's values, kept
+        (1_000_100, 825.0, 780.0, 90, 70, 600_000),
+        (1_000_000, 820.0, 790.0, 120, 80, 512_000),  # the snapshot replaced them
+        (1_000_000, 820.0, 790.0, 120, 80, 512_000),
+        (1_000_200, 820.0, 790.0, 120, 80, 512_000),
+    ]
