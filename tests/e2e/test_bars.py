@@ -17,6 +17,7 @@ import pytest
 import socketio
 
 from livews_devtools.fleet import Fleet, running_fleet
+from livews_devtools.recorder import close_client
 
 SBIN = "NSE:SBIN-EQ"
 BAR_MS = 3000
@@ -121,9 +122,9 @@ async def test_bars_snapshot_then_live_bars_whose_finals_match_the_ticks(bars_fl
                 day[-1]["seq"] * 2 + day[-1]["final"]
             )
         finally:
-            await late.sio.disconnect()
+            await close_client(late.sio)
     finally:
-        await watcher.sio.disconnect()
+        await close_client(watcher.sio)
 
 
 @pytest.mark.timeout(120)
@@ -150,5 +151,5 @@ async def test_bars_continue_across_an_ingestor_failover(bars_fleet: Fleet) -> N
         seqs = [b["seq"] for b in finals]
         assert seqs == sorted(seqs)
     finally:
-        await watcher.sio.disconnect()
+        await close_client(watcher.sio)
         await fleet.restart(leader)

@@ -31,6 +31,7 @@ from livews_auth.clients import hash_secret
 from livews_common import redisconn
 from livews_devtools.fleet import Fleet, poll, running_fleet
 from livews_devtools.fleet_auth import login_async
+from livews_devtools.recorder import close_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -206,12 +207,13 @@ async def test_a_service_token_works_at_the_gateway_and_a_forged_one_does_not(
         assert ack["ok"] is True and ack["subscribed"] == SYMBOLS
         await poll(lambda: got, 10, "a snapshot for the service client")
     finally:
-        await sio.disconnect()
+        await close_client(sio)
     # A token altered by one character (its signature) is refused at connect.
     forged = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     other = socketio.AsyncClient(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await other.connect(clients_fleet.url, transports=["websocket"], auth={"token": forged})
+    await close_client(other)
 
 
 async def test_unmodified_clients_stay_away_after_a_logout(
@@ -278,6 +280,7 @@ async def test_a_revoked_service_client_is_cut_off_and_stays_away(
                 clients_fleet.url, transports=["websocket"],
                 auth={"token": granted.json()["access_token"]},
             )  # fmt: skip
+        await close_client(sio)
     finally:
         for example in examples:
             example.stop()

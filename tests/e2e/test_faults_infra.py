@@ -18,7 +18,7 @@ import socketio
 from livews_common.symbols import DEFAULT_WATCHLIST
 from livews_devtools.fleet import Fleet, poll
 from livews_devtools.fleet_gateway import TokenMint
-from livews_devtools.recorder import RecordingClient
+from livews_devtools.recorder import RecordingClient, close_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -183,7 +183,7 @@ async def _refused(url: str, token: str) -> tuple[float, object]:
     with pytest.raises(socketio.exceptions.ConnectionError):
         await sio.connect(url, transports=["websocket"], auth={"token": token}, wait_timeout=10)
     took = time.monotonic() - began
-    await sio.disconnect()
+    await close_client(sio)
     return took, errors[-1] if errors else None
 
 

@@ -20,12 +20,14 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import socketio
+from redis.asyncio.cluster import RedisCluster
 
 from livews_common import names, redisconn
 from livews_common.models import MAX_SEQ
 from livews_common.symbols import DEFAULT_WATCHLIST
 from livews_devtools.fleet import Fleet, poll, running_fleet
 from livews_devtools.fleet_marketdata import metric_value
+from livews_devtools.recorder import close_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -102,7 +104,7 @@ class Socket:
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await self.sio.disconnect()
+            await close_client(self.sio)
 
 
 def emulator_calls(fleet: Fleet) -> float:
@@ -253,6 +255,15 @@ async def test_a_users_symbols_are_capped_across_connections(fleet: Fleet) -> No
         await second.close()
 
 
+async def publish_market(admin: aioredis.Redis, channel: str, payload: bytes) -> None:
+    """Publish on a tick channel the way the ingestor does: ``SPUBLISH`` on a Cluster (the
+    gateways listen with ``SSUBSCRIBE`` there), ``PUBLISH`` elsewhere."""
+    if redisconn.is_cluster(admin):
+        await admin.execute_command("SPUBLISH", channel, payload)
+    else:
+        await admin.publish(channel, payload)
+
+
 def poisoned(tick: dict[str, Any], **changes: Any) -> bytes:
     return json.dumps({**tick, **changes}).encode()
 
@@ -264,7 +275,7 @@ async def test_an_absurd_seq_does_not_silence_a_symbol(fleet: Fleet, admin: aior
     settled = await fleet.quiesce()
     tick = (await fleet.md_last())[symbol]
     bad = poisoned(tick, seq=POISON_SEQ)
-    await admin.publish(names.tick_channel(symbol), bad)
+    await publish_market(admin, names.tick_channel(symbol), bad)
     await admin.hset(names.LAST_TICKS, symbol, bad)
     newcomer = await fleet.client([symbol], token=await fleet.login_async("XQ00005"))
     snapshot_seq = (newcomer.rec.latest.get(symbol) or {}).get("seq")
@@ -340,11 +351,14 @@ async def test_bad_bytes_in_md_last_never_reach_a_websocket(
         last[mislabelled], seq=settled[mislabelled] + 1, symbol="NSE:OTHER\n-EQ"
     ))  # fmt: skip
     client = await fleet.client([broken, mislabelled], token=await fleet.login_async("XQ00007"))
-    await admin.publish(names.tick_channel(broken), not_utf8)
+    await publish_market(admin, names.tick_channel(broken), not_utf8)
     held = {s: (client.rec.latest.get(s) or {}).get("seq") for s in (broken, mislabelled)}
     # The resync path: cut the gateways' subscriber connections; on reconnecting they
     # re-read md:last for every room (and must drop the same two values again).
-    await admin.client_kill_filter(_type="pubsub")
+    if redisconn.is_cluster(admin):  # the gateways subscribe on every shard's primary
+        await admin.client_kill_filter(_type="pubsub", target_nodes=RedisCluster.ALL_NODES)
+    else:
+        await admin.client_kill_filter(_type="pubsub")
     await poll(
         lambda: gateway_total(fleet, "livews_gateway_redis_bad_messages_total") - bad_before >= 5,
         20, "the resync to read (and drop) the bad md:last values", 0.25,

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "redis-contract.md"
 DOC_URL = "redis://consumer:<password>@redis:6379/0"
+CLUSTER_DOC_URL = "redis://consumer:<password>@redis-0:6379"
 SYMBOL = "NSE:SBIN-EQ"
 
 
@@ -109,16 +110,18 @@ def test_every_process_connects_as_its_own_role_user(
 
 
 def test_the_default_user_is_refused(acl_fleet: Fleet) -> None:
-    anonymous = redis.Redis(port=acl_fleet.redis.port, socket_timeout=5)
-    try:
-        with pytest.raises(redis.exceptions.AuthenticationError) as info:
-            anonymous.ping()
-        print(f"\nREFUSED default (no password): PING -> {str(info.value)[:70]}")
-        with pytest.raises(redis.exceptions.AuthenticationError):
-            anonymous.execute_command("AUTH", "default", "")  # type: ignore[no-untyped-call]
-        print("\nREFUSED default: AUTH default '' -> user is off")
-    finally:
-        anonymous.close()
+    """On every data node (a Cluster's six, a Sentinel set's primary and replicas)."""
+    for port in acl_fleet.redis.ports:
+        anonymous = redis.Redis(port=port, socket_timeout=5)
+        try:
+            with pytest.raises(redis.exceptions.AuthenticationError) as info:
+                anonymous.ping()
+            print(f"\nREFUSED default (no password) on :{port}: PING -> {str(info.value)[:60]}")
+            with pytest.raises(redis.exceptions.AuthenticationError):
+                anonymous.execute_command("AUTH", "default", "")  # type: ignore[no-untyped-call]
+            print(f"\nREFUSED default on :{port}: AUTH default '' -> user is off")
+        finally:
+            anonymous.close()
 
 
 def test_gateway_user_cannot_read_sessions_nor_publish_market_data(
@@ -134,6 +137,8 @@ def test_gateway_user_cannot_read_sessions_nor_publish_market_data(
     forged_tick = json.dumps({"symbol": SYMBOL, "seq": 2**53 - 1})
     refused("gateway", f"PUBLISH md:tick:{SYMBOL} <seq 2**53-1>",
             lambda: gw.publish(names.tick_channel(SYMBOL), forged_tick))  # fmt: skip
+    refused("gateway", f"SPUBLISH md:tick:{SYMBOL} <seq 2**53-1>", lambda: gw.execute_command(
+        "SPUBLISH", names.tick_channel(SYMBOL), forged_tick))  # fmt: skip
     refused("gateway", f"HSET md:last {SYMBOL} <invalid UTF-8>",
             lambda: gw.hset(names.LAST_TICKS, SYMBOL, b"\xff\xfe"))  # fmt: skip
     refused("gateway", "PUBLISH auth:feed:renew", lambda: gw.publish(names.FEED_TOKEN_RENEW, "x"))
@@ -148,6 +153,8 @@ def test_consumer_user_is_read_only(clients: dict[str, redis.Redis], session_key
     consumer = clients[redis_acl.CONSUMER]
     refused("consumer", f"PUBLISH md:tick:{SYMBOL}",
             lambda: consumer.publish(names.tick_channel(SYMBOL), "{}"))  # fmt: skip
+    refused("consumer", f"SPUBLISH md:tick:{SYMBOL}", lambda: consumer.execute_command(
+        "SPUBLISH", names.tick_channel(SYMBOL), "{}"))  # fmt: skip
     refused("consumer", f"HSET md:last {SYMBOL}",
             lambda: consumer.hset(names.LAST_TICKS, SYMBOL, "{}"))  # fmt: skip
     refused("consumer", "SET md:status", lambda: consumer.set(names.STATUS, "{}"))
@@ -193,6 +200,8 @@ def test_auth_user_cannot_publish_market_data(clients: dict[str, redis.Redis]) -
     auth = clients[redis_acl.AUTH]
     refused("auth", f"PUBLISH md:tick:{SYMBOL}",
             lambda: auth.publish(names.tick_channel(SYMBOL), "{}"))  # fmt: skip
+    refused("auth", f"SPUBLISH md:tick:{SYMBOL}", lambda: auth.execute_command(
+        "SPUBLISH", names.tick_channel(SYMBOL), "{}"))  # fmt: skip
     refused("auth", f"HSET md:last {SYMBOL}", lambda: auth.hset(names.LAST_TICKS, SYMBOL, "{}"))
     refused("auth", "GET md:last", lambda: auth.hget(names.LAST_TICKS, SYMBOL))
     refused("auth", "PUBLISH md:status", lambda: auth.publish(names.STATUS, "{}"))
@@ -209,10 +218,26 @@ def test_no_service_user_has_admin_commands(clients: dict[str, redis.Redis]) -> 
         refused(role, "KEYS *", lambda c=client: c.keys("*"))  # type: ignore[misc]
 
 
-def _example() -> str:
-    match = re.search(r"<!-- example: consumer -->\s*```python\n(.*?)```", DOC.read_text(), re.S)
-    assert match, "the consumer example block is missing from docs/redis-contract.md"
-    return match.group(1)
+def _example(block: str) -> str:
+    found = re.search(rf"<!-- example: {block} -->\s*```python\n(.*?)```", DOC.read_text(), re.S)
+    assert found, f"the {block} example block is missing from docs/redis-contract.md"
+    return found.group(1)
+
+
+def _consumer_example(fleet: Fleet) -> str:
+    """The docs example for the fleet's Redis, pointed at it as the ``consumer`` user: the
+    Cluster block seeded with one node on a Cluster; the plain block against the primary the
+    Sentinels name on Sentinel (what a consumer that asks them connects to)."""
+    user, password = redisconn.credentials(fleet.redis_role_url(redis_acl.CONSUMER))
+    kind = redisconn.parse(fleet.redis_url).kind
+    topology: Any = fleet.redis
+    if kind == "cluster":
+        url = f"redis://{user}:{password}@127.0.0.1:{topology.ports[0]}"
+        return _example("consumer-cluster").replace(CLUSTER_DOC_URL, url)
+    if kind == "sentinel":
+        url = f"redis://{user}:{password}@127.0.0.1:{topology.primary_port()}/0"
+        return _example("consumer").replace(DOC_URL, url)
+    return _example("consumer").replace(DOC_URL, fleet.redis_role_url(redis_acl.CONSUMER))
 
 
 def test_the_docs_consumer_example_runs_as_the_consumer_user(
@@ -220,7 +245,7 @@ def test_the_docs_consumer_example_runs_as_the_consumer_user(
 ) -> None:
     """docs/redis-contract.md's redis-py example, as written, under the read-only user."""
     script = tmp_path / "consumer.py"
-    script.write_text(_example().replace(DOC_URL, acl_fleet.redis_role_url("consumer")))
+    script.write_text(_consumer_example(acl_fleet))
     proc = subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -84,6 +84,11 @@ class RedisSentinelServer(Started):
     # -- where things are ---------------------------------------------------------------------
 
     @property
+    def ports(self) -> list[int]:
+        """The data nodes' ports (the primary and its replicas; not the Sentinels')."""
+        return [n.port for n in self.nodes]
+
+    @property
     def url(self) -> str:
         """The admin user's ``redis+sentinel://`` URL."""
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)

@@ -149,6 +149,11 @@ class RedisServer(Started):
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def ports(self) -> list[int]:
+        """The data nodes' ports: this server's."""
+        return [self.port]
+
+    @property
     def url(self) -> str:
         """The admin user's URL (no user at all without ``acl``)."""
         plain = f"redis://127.0.0.1:{self.port}/0"

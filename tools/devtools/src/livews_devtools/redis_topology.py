@@ -24,6 +24,11 @@ class RedisTopology(Protocol):
     acl: bool
 
     @property
+    def ports(self) -> list[int]:
+        """The data nodes' ports (a Cluster's nodes, a Sentinel set's primary and replicas)."""
+        ...
+
+    @property
     def url(self) -> str: ...
 
     @property
