@@ -36,25 +36,24 @@ test: sync node-deps system-deps
 
 # The fleet end-to-end tests with every RecordingClient on the compact encoding (issue #17,
 # docs/compact-encoding.md "Testing"; the dashboard e2e already runs both encodings). The
-# whole of tests/e2e takes too long a second time here, so this is TOPOLOGY_TESTS plus the
-# hostile-client and abuse tests, and the recorder's own encoding test.
-COMPACT_TESTS ?= tests/test_recorder_format.py $(TOPOLOGY_TESTS) \
-	$(wildcard tests/e2e/test_hostile_*.py) tests/e2e/test_abuse.py
+# whole of tests/e2e takes too long a fourth time in CI, so this is the fault, bars and
+# client-example tests, the hostile-client and abuse tests, and the recorder's own test.
+COMPACT_TESTS ?= tests/test_recorder_format.py tests/test_topologies.py \
+	tests/e2e/test_faults_infra.py tests/e2e/test_faults_upstream.py tests/e2e/test_bars.py \
+	tests/e2e/test_clients.py $(wildcard tests/e2e/test_hostile_*.py) tests/e2e/test_abuse.py
 test-compact: sync node-deps system-deps
 	LIVEWS_TEST_FORMAT=compact $(UV) run pytest $(COMPACT_TESTS)
 
-# The fleet end-to-end tests and each topology's fault tests on a local 3x2 Redis Cluster /
-# a Sentinel-managed primary (2 replicas, 3 Sentinels) instead of one Redis (issue #14,
-# docs/operations.md "Redis topologies"). TOPOLOGY_TESTS is the representative subset run
-# there (the whole e2e directory takes too long to run three times in CI).
-TOPOLOGY_TESTS ?= tests/test_topologies.py tests/e2e/test_faults_infra.py \
-	tests/e2e/test_faults_upstream.py tests/e2e/test_bars.py tests/e2e/test_clients.py
+# The whole-fleet end-to-end suite on a local 3x2 Redis Cluster / a Sentinel-managed primary
+# (2 replicas, 3 Sentinels) instead of one Redis (issue #14, docs/operations.md "Redis
+# topologies"); each topology's own fault tests run there and skip elsewhere.
+TOPOLOGY_TESTS ?= tests/test_topologies.py tests/e2e
 test-cluster: sync node-deps system-deps
-	LIVEWS_TEST_REDIS=cluster $(UV) run pytest $(TOPOLOGY_TESTS) tests/e2e/test_faults_cluster.py
+	LIVEWS_TEST_REDIS=cluster $(UV) run pytest $(TOPOLOGY_TESTS)
 
 test-sentinel: sync node-deps system-deps
 	LIVEWS_TEST_REDIS=sentinel $(UV) run pytest $(TOPOLOGY_TESTS) \
-	  $(wildcard tests/test_sentinel_harness.py tests/e2e/test_faults_sentinel.py)
+	  $(wildcard tests/test_sentinel_harness.py)
 
 lint: sync node-deps
 	$(UV) run ruff check .
