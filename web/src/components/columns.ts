@@ -26,7 +26,7 @@ export const SPARK_WIDTH = 72;
 export const SPARK_HEIGHT = 18;
 
 const SYMBOL_MIN = 150;
-const PRICE_MIN = 78;
+const PRICE_MIN = 84;
 const VOLUME_MIN = 76;
 const REMOVE = 28;
 
