@@ -135,6 +135,49 @@ async def test_redis_outage_conflates_then_flushes_the_newest() -> None:
             await client.aclose()
 
 
+async def test_batches_survive_a_killed_connection_and_a_flushed_script_cache(
+    redis_client: aioredis.Redis, tick_sub: aioredis.client.PubSub
+) -> None:
+    # Batches go out on the publisher's own connection; when Redis closes it, or forgets the
+    # script, the batch in hand still lands (through the client, which retries and loads
+    # the script), nothing is conflated, and the next batch has its own connection again.
+    lease = RedisLease(redis_client, "me", ttl=5)
+    await lease.acquire()
+    metrics = Metrics()
+    pub = RedisPublisher(redis_client, "me", lambda: lease.epoch, metrics)
+
+    async def own_connection() -> int:
+        await pub.publish([tick(SBIN, seq)], [])
+        (msg,) = await drain(tick_sub, 1)
+        assert msg["seq"] == seq and pub.healthy and not pub.pending
+        clients = await redis_client.client_list()
+        (own,) = [c for c in clients if "evalsha" in c["cmd"]]
+        return int(own["id"])
+
+    seq = 1
+    first = await own_connection()
+    seq = 2
+    assert await own_connection() == first  # the same connection, batch after batch
+    await redis_client.client_kill_filter(_id=str(first))
+    seq = 3
+    await pub.publish([tick(SBIN, seq)], [])  # lands through the client
+    (msg,) = await drain(tick_sub, 1)
+    assert msg["seq"] == 3 and pub.healthy and not pub.pending
+    seq = 4
+    again = await own_connection()
+    assert again != first
+    await redis_client.script_flush()
+    seq = 5
+    await pub.publish([tick(SBIN, seq)], [])
+    (msg,) = await drain(tick_sub, 1)
+    assert msg["seq"] == 5 and pub.healthy and not pub.pending
+    seq = 6
+    assert await own_connection() == again  # a refused script leaves the connection open
+    assert metrics.ticks_dropped.labels("conflated")._value.get() == 0
+    last = await redis_client.hgetall(names.LAST_TICKS)
+    assert json.loads(last[SBIN.encode()])["seq"] == 6
+
+
 @pytest.mark.parametrize("kind", ["redis", "memory"])
 async def test_lease_semantics(kind: str, redis_client: aioredis.Redis) -> None:
     table = LeaseTable()

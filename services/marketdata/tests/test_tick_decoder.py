@@ -195,13 +195,28 @@ def test_an_unsubscribed_symbol_is_dropped_as_before() -> None:
     assert made == [True, True] and ticks == [] and drops == {"unknown_symbol": 2}
 
 
-def test_indices_stay_dicts() -> None:
+def test_index_updates_are_made_as_ticks_snapshots_stay_dicts() -> None:
     values = {"ltp": 2_000_000, "prev_close_price": 1_990_000, "exch_feed_time": 1_700_000_000}
-    ticks, _, made = same([
+    index: dict[str, Any] = {"topic_id": 9, "fields": INDEX_FIELDS, "count": 6}
+    ticks, drops, made = same([
         frame(snapshot(values, topic=INDEX_TOPIC, topic_id=9, fields=INDEX_FIELDS)),
-        frame(update({"ltp": 2_000_100}, topic_id=9, fields=INDEX_FIELDS, count=6)),
+        frame(update({"ltp": 2_000_100}, **index)),
+        frame(update({"ltp": 2_000_100, "high_price": 2_100_000}, **index)),
+        frame(update({"ltp": 2_000_100}, **index)),  # no change
+        # A previous close of 0: the SDK cannot compute the change and drops the update.
+        frame(update({"prev_close_price": 0, "ltp": 2_000_200}, **index)),
+        frame(update({"ltp": 0, "prev_close_price": 1_990_000}, **index)),
+        frame(update({"ltp": 2_000_300, "open_price": -1}, **index)),
+        frame(update({"ltp": 2_000_400}, **index), update({"ltp": 2_000_500}, topic_id=9,
+              fields=INDEX_FIELDS, count=4)),
     ])  # fmt: skip
-    assert made == [False, False] and [t.kind for t in ticks] == ["index", "index"]
+    # The snapshot, the refused update and the 4-value one are Decoder's dicts.
+    assert made == [False, True, True, False, True, True, False]
+    assert drops == {"non_positive_price": 1}
+    assert [t.kind for t in ticks] == ["index"] * 6
+    assert [t.ltp for t in ticks] == [20000.0, 20001.0, 20001.0, 20003.0, 20004.0, 20005.0]
+    assert (ticks[2].high, ticks[3].open, ticks[3].prev_close, ticks[3].change) == (
+        21000.0, None, 19900.0, 103.0)  # fmt: skip
 
 
 def lite(ltp: int, topic_id: int = 7) -> bytes:

@@ -87,7 +87,7 @@ class HsmConnection:
         self.record_sent = False
         self.decoder = TickDecoder(
             self.symbols, lite=lite, on_message=self._on_message, on_error=self._on_error,
-            send=self._outbox.append, ack_frame=protocol.ack_frame,
+            send=self._outbox.append, ack_frame=protocol.ack_frame, on_tick=self._batch.append,
         )  # fmt: skip
         self._lite = lite
 

@@ -1,17 +1,25 @@
-"""A :class:`Decoder` whose quote updates come out as Tick v1, not as SDK dicts.
+"""A :class:`Decoder` whose quote and index updates come out as Tick v1, not as SDK dicts.
 
 The ingestor's hot path. :class:`Decoder` hands over, for every quote (``sf``) update, the
 dict the SDK would (a copy of the topic's last dict with the changed fields redone), and the
 normalizer then reads that dict field by field into a :class:`Tick`, which checks every
-float again. :class:`TickDecoder` makes the Tick of a full-mode quote update straight from
-the topic's raw integers instead (:func:`_quote`): no dict, no second finite-check (a 32-bit
-integer divided by a non-zero scale is always finite, and only positive prices are kept).
+float again. :class:`TickDecoder` makes the Tick straight from the topic's raw integers
+instead: no dict, no second finite-check (a 32-bit integer divided by a non-zero scale is
+always finite, and only positive prices are kept).
 
-Only the plain case takes that path: a non-zero scale, a positive last price, no negative
-quantity, the topic's type and symbol intact. Anything else is handed over as the very dict
-:class:`Decoder` makes, so the normalizer refuses or accepts it exactly as before, with the
-same drop reason. Snapshots are made as dicts and, when the normalizer would accept them,
-handed over as its Tick; indices, depth and lite mode are always dicts.
+A whole update (all 21 values of a quote, all 6 of an index: what the SDK and the emulator
+send) takes the fastest path: the topic's values are kept as one tuple, a null value keeps
+the one before it, one comparison tells whether anything changed, and the Tick is made from
+the tuple (:func:`_made`, :func:`_index_made`); the Decoder's raw values of the topic are
+brought up to date only when another path is about to read them. Other quote updates are
+made from the raw values after :class:`Decoder` has applied them (:func:`_quote`).
+
+Only the plain case takes those paths: a non-zero scale, a positive last price, no negative
+quantity (for an index: a previous close that is not 0), the topic's type and symbol intact.
+Anything else is handed over as the very dict :class:`Decoder` makes, so the normalizer
+refuses or accepts it exactly as before, with the same drop reason. Snapshots are made as
+dicts and, for quotes the normalizer would accept, handed over as its Tick; index
+snapshots, depth and lite mode are always dicts.
 
 A Tick handed over has ``seq`` 0 and ``ingest_ts`` 0: the normalizer stamps the receive time
 and checks that the symbol is subscribed, the sequencer assigns ``seq`` — as for a dict.
@@ -25,20 +33,21 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from livews_common.models import Tick
 from livews_marketdata.normalize import BadUpdate, quote_tick
-from livews_marketdata.upstream.hsm.decode import NULL, QUOTE_FIELDS, Decoder
+from livews_marketdata.upstream.hsm.decode import INDEX_FIELDS, NULL, QUOTE_FIELDS, Decoder
 
 #: ``_out`` holds this for a topic whose newest value exists only as a Tick.
 _NOT_MADE: dict[str, Any] = {}
 #: What a Tick made here is copied from (every field is then set): msgspec's copy, in C.
 _BLANK = Tick(symbol="", kind="quote", seq=0, ltp=1.0, ingest_ts=0)
 _copy: Callable[[Tick], Tick] = Tick.__copy__  # type: ignore[attr-defined]
+_BLANK_INDEX = Tick(symbol="", kind="index", seq=0, ltp=1.0, ingest_ts=0)
 #: A quote's values (the SDK's and the emulator's full update carries these 21).
 _FIELDS = QUOTE_FIELDS[:21]
-_VALUES = struct.Struct(f">{len(_FIELDS)}i")
+_INDEX_VALUES = INDEX_FIELDS[:6]
 _TOPIC_ID = struct.Struct("=H")
 
 
@@ -79,14 +88,21 @@ def _made(symbol: str, scale: int, values: Sequence[int | None]) -> Tick | None:
      high, _yhigh, _ylow, _lower, _upper, opened, prev) = values  # fmt: skip
     if scale == 0 or ltp is None or ltp <= 0:
         return None
-    for count in (volume, ltq, bid_qty, ask_qty, buy, sell):
-        if count is not None and count < 0:
-            return None
+    if (
+        (volume is not None and volume < 0) or (ltq is not None and ltq < 0)
+        or (bid_qty is not None and bid_qty < 0) or (ask_qty is not None and ask_qty < 0)
+        or (buy is not None and buy < 0) or (sell is not None and sell < 0)
+    ):  # fmt: skip
+        return None
     tick = _copy(_BLANK)
     tick.symbol = symbol
     tick.ltp = last = ltp / scale
-    tick.volume, tick.ltq, tick.bid_qty, tick.ask_qty = volume, ltq, bid_qty, ask_qty
-    tick.tot_buy_qty, tick.tot_sell_qty = buy, sell
+    tick.volume = volume
+    tick.ltq = ltq
+    tick.bid_qty = bid_qty
+    tick.ask_qty = ask_qty
+    tick.tot_buy_qty = buy
+    tick.tot_sell_qty = sell
     tick.open = opened / scale if opened is not None and opened > 0 else None
     tick.high = high / scale if high is not None and high > 0 else None
     tick.low = low / scale if low is not None and low > 0 else None
@@ -104,56 +120,104 @@ def _made(symbol: str, scale: int, values: Sequence[int | None]) -> Tick | None:
     return tick
 
 
+def _index_made(symbol: str, scale: int, values: Sequence[int | None]) -> Tick | None:
+    """The Tick of an index's 6 raw values (``INDEX_FIELDS`` order; None: absent) — or None.
+
+    None when the Decoder's dict would not become one: a scale of 0 or a previous close of
+    0 (the SDK's change cannot be computed: the update is dropped), a missing or not
+    positive last price (the normalizer refuses it). As ``index_tick`` of that dict: prices
+    positive or ``None``, the time in milliseconds, the change of 4 decimals.
+    """
+    ltp, prev, exch_ts, high, low, opened = values
+    if scale == 0 or prev == 0 or ltp is None or ltp <= 0:
+        return None
+    tick = _copy(_BLANK_INDEX)
+    tick.symbol = symbol
+    tick.ltp = last = ltp / scale
+    tick.open = opened / scale if opened is not None and opened > 0 else None
+    tick.high = high / scale if high is not None and high > 0 else None
+    tick.low = low / scale if low is not None and low > 0 else None
+    tick.exch_ts = exch_ts * 1000 if exch_ts is not None and exch_ts > 0 else None
+    if prev is not None and prev > 0:
+        tick.prev_close = close = prev / scale
+        tick.change = change = round(last - close, 4)
+        tick.change_pct = round(change / close * 100, 4)
+    return tick
+
+
+class _Kind(NamedTuple):
+    """A kind of topic whose whole updates :class:`TickDecoder` makes Ticks of itself."""
+
+    fields: tuple[str, ...]
+    values: struct.Struct
+    made: Callable[[str, int, Sequence[int | None]], Tick | None]
+
+
+_KINDS = {
+    "sf": _Kind(_FIELDS, struct.Struct(f">{len(_FIELDS)}i"), _made),
+    "if": _Kind(_INDEX_VALUES, struct.Struct(f">{len(_INDEX_VALUES)}i"), _index_made),
+}
+
+
 class _Quote:
-    """A quote topic's 21 values while only the fast path changes them (see ``_update``)."""
+    """A topic's values while only the fast path changes them (see ``TickDecoder._update``)."""
 
-    __slots__ = ("raw", "scale", "symbol", "values")
+    __slots__ = ("fields", "raw", "scale", "symbol", "values")
 
-    def __init__(self, raw: dict[str, Any], symbol: str) -> None:
+    def __init__(self, raw: dict[str, Any], symbol: str, fields: tuple[str, ...]) -> None:
         self.raw = raw  # the Decoder's raw values of the topic, behind by ``values``
         self.symbol = symbol
+        self.fields = fields
         self.scale: int = (10 ** raw["precision"]) * raw["multiplier"]
-        self.values: tuple[int | None, ...] = tuple(map(raw.get, _FIELDS))
+        self.values: tuple[int | None, ...] = tuple(map(raw.get, fields))
 
     def flush(self) -> None:
         """Bring the raw values up to date (a value never set stays unset)."""
         self.raw.update(
-            [(k, v) for k, v in zip(_FIELDS, self.values, strict=True) if v is not None]
+            [(k, v) for k, v in zip(self.fields, self.values, strict=True) if v is not None]
         )
 
 
 class TickDecoder(Decoder):
     """Hands full-mode quotes over as :class:`Tick` (see the module docstring)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, on_tick: Callable[[Tick], None] | None = None, **kwargs: Any
+    ) -> None:
+        """As :class:`Decoder`; ``on_tick`` takes the Ticks (else ``on_message`` does)."""
         super().__init__(*args, **kwargs)
+        self._on_tick = on_tick if on_tick is not None else self._on_message
         self._quotes: dict[str, _Quote] = {}  # topic name → its values, newer than ``_raw``
 
     def _update(self, data: bytes, offset: int) -> int:
-        """A whole quote update (21 values) goes from its values straight to a Tick.
+        """A whole quote (21 values) or index (6) update goes from its values to a Tick.
 
-        The fast path keeps a quote topic's 21 values as one tuple (:class:`_Quote`): a null
+        The fast path keeps such a topic's values as one tuple (:class:`_Quote`): a null
         value keeps the value before it (or its absence), as in :meth:`Decoder._update`,
         whether one changed is one comparison, and the Tick is made from the values. The
         Decoder's raw values of the topic are brought up to date (and the tuple dropped)
         before any other path reads them; a snapshot replaces them, which drops the tuple.
-        Anything else — another count, an index or depth topic, lite mode, a Tick that
-        cannot be made — is left, untouched, to :meth:`Decoder._update`.
+        Anything else — another count, a depth topic, lite mode, a Tick that cannot be made
+        — is left, untouched, to :meth:`Decoder._update`.
         """
-        end = offset + 3 + 4 * len(_FIELDS)
-        if end > len(data) or data[offset + 2] != len(_FIELDS) or self.lite:
-            return self._fallback(data, offset)
-        name = self._by_id["sf"].get(_TOPIC_ID.unpack_from(data, offset)[0])
-        if name is None:
+        if offset + 3 > len(data) or self.lite:
             return super()._update(data, offset)
+        found = self._find(_TOPIC_ID.unpack_from(data, offset)[0], ("sf", "if", "dp"))
+        if found is None:
+            return super()._update(data, offset)
+        kind, name = found
+        spec = _KINDS.get(kind)
+        end = offset + 3 + 4 * len(spec.fields) if spec is not None else 0
+        if spec is None or data[offset + 2] != len(spec.fields) or end > len(data):
+            return self._settled(name, super()._update, data, offset)
         raw = self._raw[name]
         quote = self._quotes.get(name)
         if quote is None or quote.raw is not raw:
             symbol = raw["symbol"]
-            if raw["type"] != "sf" or type(symbol) is not str:
+            if raw["type"] != kind or type(symbol) is not str:
                 return super()._update(data, offset)
-            quote = self._quotes[name] = _Quote(raw, symbol)
-        values: tuple[int | None, ...] = _VALUES.unpack_from(data, offset + 3)
+            quote = self._quotes[name] = _Quote(raw, symbol, spec.fields)
+        values: tuple[int | None, ...] = spec.values.unpack_from(data, offset + 3)
         nulls = values.count(NULL)
         if nulls:
             merged, before, index = list(values), quote.values, -1
@@ -163,36 +227,37 @@ class TickDecoder(Decoder):
             values = tuple(merged)
         if values == quote.values:
             return end  # nothing changed: nothing handed over (as the SDK)
-        tick = _made(quote.symbol, quote.scale, values)
+        tick = spec.made(quote.symbol, quote.scale, values)
         if tick is None:
-            return self._fallback(data, offset)
+            return self._settled(name, super()._update, data, offset)
         quote.values = values
-        self._out[name] = _NOT_MADE
-        self._on_message(tick)
+        if kind == "sf":
+            self._out[name] = _NOT_MADE
+        self._on_tick(tick)
         return end
 
-    def _settle(self, data: bytes, offset: int) -> None:
-        """Before another path reads the raw values of the quote topic at ``offset``."""
-        name = self._by_id["sf"].get(_TOPIC_ID.unpack_from(data, offset)[0])
-        quote = self._quotes.pop(name, None) if name is not None else None
-        if quote is not None and name is not None and quote.raw is self._raw.get(name):
+    def _settled(
+        self, name: str, then: Callable[[bytes, int], int], data: bytes, offset: int
+    ) -> int:
+        """``then(data, offset)`` once the raw values of topic ``name`` are up to date."""
+        quote = self._quotes.pop(name, None)
+        if quote is not None and quote.raw is self._raw.get(name):
             quote.flush()
-
-    def _fallback(self, data: bytes, offset: int) -> int:
-        if self._quotes and offset + 2 <= len(data):
-            self._settle(data, offset)
-        return super()._update(data, offset)
+        return then(data, offset)
 
     def _lite_update(self, data: bytes, offset: int) -> int:
+        found = None
         if self._quotes and offset + 2 <= len(data):
-            self._settle(data, offset)
-        return super()._lite_update(data, offset)
+            found = self._find(_TOPIC_ID.unpack_from(data, offset)[0], ("sf", "if"))
+        if found is None:
+            return super()._lite_update(data, offset)
+        return self._settled(found[1], super()._lite_update, data, offset)
 
     def _hand(self, kind: str, name: str, message: dict[str, Any]) -> None:
         if kind == "sf" and not self.lite:
             tick = _to_tick(message)
             if tick is not None:
-                self._on_message(tick)
+                self._on_tick(tick)
                 return
         self._on_message(message)
 
@@ -208,7 +273,7 @@ class TickDecoder(Decoder):
             tick = _quote(raw)
             if tick is not None:
                 self._out[name] = _NOT_MADE
-                self._on_message(tick)
+                self._on_tick(tick)
                 return
             if last is _NOT_MADE:
                 # The dict of the update is that of the whole topic (made in full: its scale
