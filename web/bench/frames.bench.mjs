@@ -178,7 +178,7 @@ async function main() {
       bundle_js_gzip_kb_before: [BUNDLE_BEFORE_GZIP_KB, "kB"],
     };
     if (baseline !== null) {
-      for (const key of ["frame_p50_ms", "frame_p95_ms", "frame_p99_ms", "frame_max_ms", "fps", "long_tasks", "main_thread_busy_pct"]) {
+      for (const key of ["frame_p50_ms", "frame_p95_ms", "frame_p99_ms", "frame_max_ms", "fps", "long_tasks", "main_thread_busy_pct", "ticks_received_per_s"]) {
         const metric = baseline.metrics[key];
         if (metric !== undefined) metrics[`baseline_${key}`] = [metric.value, metric.unit];
       }
