@@ -9,7 +9,7 @@
 #                                   unless FYERS_CLIENT_ID / FYERS_SECRET_KEY are set
 #   $SECRETS_DIR/feed-pin           the feed account's PIN (emulator default 1234)
 #   $SECRETS_DIR/redis-<user>-password  one random password per Redis ACL user (auth,
-#                                   marketdata, gateway, consumer, admin)
+#                                   marketdata, gateway, consumer, replica, sentinel, admin)
 #   $REDIS_ACL_DIR/users.acl        (if set) Redis's ACL file: infra/redis/users.acl (rights,
 #                                   no passwords) with each user's password hash appended;
 #                                   and admin-password, for Redis's own health check
@@ -54,7 +54,7 @@ write_once fyers-secret-key "${FYERS_SECRET_KEY:-devsecret}"
 write_once fyers-redirect-uri "${FYERS_REDIRECT_URI:-https://localhost:8443/auth/callback}"
 write_once feed-pin "${AUTH_FEED_PIN:-1234}"
 # Redis ACL users (docs/redis-contract.md, "Users and rights"): one password per user.
-for user in auth marketdata gateway consumer admin; do
+for user in auth marketdata gateway consumer replica sentinel admin; do
     write_once "redis-$user-password" "$(openssl rand -hex 24)"
 done
 

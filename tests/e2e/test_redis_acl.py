@@ -9,6 +9,7 @@ printed (``REFUSED role: command -> error``); every role also does one thing it 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import subprocess
@@ -91,22 +92,66 @@ def refused_subscribe(client: redis.Redis, role: str, channel: str, *, pattern: 
         pubsub.close()
 
 
-def test_every_process_connects_as_its_own_role_user(
-    acl_fleet: Fleet, clients: dict[str, redis.Redis]
-) -> None:
-    """CLIENT LIST: the services' connections are auth / marketdata / gateway, never admin."""
-    listed: list[dict[str, Any]] = clients["admin"].client_list()
-    admin_ids = {clients["admin"].client_id()}
-    users = Counter(c["user"] for c in listed if int(c["id"]) not in admin_ids)
-    print(f"\nBOUND redis connections by user: {dict(users)}")
+def _node_admin(fleet: Fleet, port: int) -> redis.Redis:
+    """A plain admin connection to one data node (a Cluster's or a Sentinel set's)."""
+    user, password = redisconn.credentials(fleet.redis_url)
+    return redis.Redis(port=port, username=user, password=password, socket_timeout=5)
+
+
+def _node_role(fleet: Fleet, port: int, role: str) -> redis.Redis:
+    """A plain connection to one data node as ``role`` (replica and sentinel have no
+    CLUSTER SLOTS, so no cluster client: a node answers NOPERM before any MOVED)."""
+    user, password = redisconn.credentials(fleet.redis_role_url(role))
+    return redis.Redis(port=port, username=user, password=password, socket_timeout=5)
+
+
+def _live_ports(fleet: Fleet) -> list[int]:
+    """The data nodes that run (a fault test may have killed one on purpose)."""
+    topology: Any = fleet.redis
+    return [n.port for n in getattr(topology, "nodes", [topology]) if n.running]
+
+
+def _listed(fleet: Fleet) -> list[dict[str, Any]]:
+    """CLIENT LIST of every data node, each entry tagged with its node's port."""
+    found: list[dict[str, Any]] = []
+    for port in _live_ports(fleet):
+        node = _node_admin(fleet, port)
+        try:
+            own = node.client_id()
+            found += [{**c, "node": port} for c in node.client_list() if int(c["id"]) != own]
+        finally:
+            node.close()
+    return found
+
+
+def test_every_process_connects_as_its_own_role_user(acl_fleet: Fleet) -> None:
+    """CLIENT LIST on every data node: the services' connections are auth / marketdata /
+    gateway, Redis's own replicas sign in as ``replica`` and the Sentinels as ``sentinel``;
+    nothing named runs as admin, nothing as default."""
+    listed = _listed(acl_fleet)
+    users = Counter(c["user"] for c in listed)
+    print(f"\nBOUND redis connections by user (all data nodes): {dict(users)}")
     # Each gateway keeps a command and a subscriber connection; each ingestor at least one.
     assert users[redis_acl.GATEWAY] >= 2 * acl_fleet.n_gateways, users
     assert users[redis_acl.MARKETDATA] >= acl_fleet.n_ingestors, users
     assert users[redis_acl.AUTH] >= 1, users
-    # Nothing of the fleet runs as admin (the test's own fixtures may), none as default.
+    # Nothing of the fleet, nor of Redis's own processes, runs as admin (the test's own
+    # fixtures may, unnamed), none as default.
     assert users["default"] == 0, users
-    fleet_admin = [c for c in listed if c["user"] == "admin" and c.get("name", "")]
-    assert not fleet_admin, fleet_admin
+    named_admin = [c for c in listed if c["user"] == redis_acl.ADMIN and c.get("name", "")]
+    assert not named_admin, named_admin
+    # A replica's link to its primary (flag S) and a Sentinel's connections (named
+    # sentinel-<id>-cmd / -pubsub) run as their own users.
+    links = [c for c in listed if "S" in c["flags"]]
+    assert all(c["user"] == redis_acl.REPLICA for c in links), links
+    watchers = [c for c in listed if c.get("name", "").startswith("sentinel-")]
+    assert all(c["user"] == redis_acl.SENTINEL for c in watchers), watchers
+    topology: Any = acl_fleet.redis
+    live = len(_live_ports(acl_fleet))
+    assert len(links) >= live - getattr(topology, "primaries", 1), links
+    sentinels = [s for s in getattr(topology, "sentinels", ()) if s.running]
+    # Each Sentinel keeps a command and a hello-subscriber connection on every data node.
+    assert len(watchers) >= 2 * len(sentinels) * live, watchers
 
 
 def test_the_default_user_is_refused(acl_fleet: Fleet) -> None:
@@ -216,6 +261,38 @@ def test_no_service_user_has_admin_commands(clients: dict[str, redis.Redis]) -> 
         refused(role, "ACL LIST", client.acl_list)
         refused(role, "CONFIG SET", lambda c=client: c.config_set("maxmemory", "1"))  # type: ignore[misc]
         refused(role, "KEYS *", lambda c=client: c.keys("*"))  # type: ignore[misc]
+
+
+#: What Redis's own users (replica, sentinel) try on a data node, each refused.
+_DATA_ATTEMPTS: tuple[tuple[str, Callable[[redis.Redis], Any]], ...] = (
+    ("HGET md:last", lambda c: c.hget(names.LAST_TICKS, SYMBOL)),
+    ("GET md:status", lambda c: c.get(names.STATUS)),
+    ("GET auth:feed:token", lambda c: c.get(names.FEED_TOKEN)),
+    (f"HSET md:last {SYMBOL}", lambda c: c.hset(names.LAST_TICKS, SYMBOL, "{}")),
+    (f"PUBLISH md:tick:{SYMBOL}", lambda c: c.publish(names.tick_channel(SYMBOL), "{}")),
+    ("KEYS *", lambda c: c.keys("*")),
+    ("FLUSHALL", lambda c: c.flushall()),
+    ("CONFIG SET maxmemory", lambda c: c.config_set("maxmemory", "1")),
+    ("ACL LIST", lambda c: c.acl_list()),
+)
+
+
+def test_replica_and_sentinel_users_cannot_touch_data(acl_fleet: Fleet, session_key: str) -> None:
+    """Redis's own users replicate and watch, nothing else, on every data node."""
+    for port in _live_ports(acl_fleet):
+        for role in redis_acl.INFRA_ROLES:
+            client = _node_role(acl_fleet, port, role)
+            who = f"{role} on :{port}"
+            try:
+                assert client.ping()  # signed in: what follows is refused, not unreachable
+                refused(who, f"HGETALL {session_key}", lambda c=client: c.hgetall(session_key))
+                for what, attempt in _DATA_ATTEMPTS:
+                    refused(who, what, functools.partial(attempt, client))
+                refused_subscribe(client, who, names.tick_channel(SYMBOL), pattern=False)
+                if role == redis_acl.SENTINEL:  # what it is for does answer
+                    assert "role" in client.info("replication")
+            finally:
+                client.close()
 
 
 def _example(block: str) -> str:

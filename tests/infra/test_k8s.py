@@ -940,7 +940,7 @@ def test_redis_cluster_component_renders_and_validates(
     # The users and the replication password come from the Secret the generators write.
     acl = next(v for v in pod["volumes"] if v["name"] == "acl")["secret"]
     assert acl["secretName"] == "livews-redis"
-    assert {i["key"] for i in acl["items"]} == {"users.acl", "admin"}
+    assert {i["key"] for i in acl["items"]} == {"users.acl", "admin", "replica"}
     job = infra.by_kind(cluster_objects, "Job")["redis-cluster-create"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
 
@@ -953,7 +953,7 @@ def test_redis_cluster_scripts_create_3_primaries_with_a_replica_each(infra: Any
     assert "--cluster create $nodes --cluster-replicas 1" in create
     assert f"for i in {' '.join(str(i) for i in range(CLUSTER_NODES))}; do" in create
     node = (here / "node-start.sh").read_text()
-    for line in ("cluster-enabled yes", "aclfile /etc/redis/livews/users.acl", "masteruser admin",
+    for line in ("cluster-enabled yes", "aclfile /etc/redis/livews/users.acl", "masteruser replica",
                  "cluster-require-full-coverage no", "maxmemory-policy noeviction"):  # fmt: skip
         assert f'echo "{line}' in node, line
 

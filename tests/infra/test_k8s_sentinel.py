@@ -1,7 +1,7 @@
 """infra/k8s/components/redis-sentinel: base + the component renders with kustomize, every
 object validates against the Kubernetes schemas, and the wiring agrees with itself: the
-services' REDIS_URL names every Sentinel pod, the Sentinels watch the data nodes as ``admin``
-with quorum 2, the ACL users come from the Secret livews-redis, and the network policies let
+services' REDIS_URL names every Sentinel pod, the Sentinels watch the data nodes as the ``sentinel``
+user with quorum 2 (replicas sync as ``replica``), the ACL users come from the Secret livews-redis, and the network policies let
 exactly the fleet and the Redis pods through."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _script(infra: Any, name: str) -> str:
     return path.read_text()
 
 
-def test_sentinels_watch_the_data_nodes_as_admin_with_quorum_2(
+def test_sentinels_watch_the_data_nodes_as_the_sentinel_user_with_quorum_2(
     infra: Any, objects: list[dict[str, Any]]
 ) -> None:
     sentinel = _script(infra, "sentinel-start.sh")
@@ -81,17 +81,27 @@ def test_sentinels_watch_the_data_nodes_as_admin_with_quorum_2(
     replicas = sets["redis-sentinel"]["spec"]["replicas"]
     quorum = int(re.search(r"sentinel monitor livews \$PRIMARY 6379 (\d+)", sentinel).group(1))  # type: ignore[union-attr]
     assert replicas == 3 and quorum == 2 and quorum > replicas // 2
-    assert "sentinel auth-user livews admin" in sentinel
+    assert "sentinel auth-user livews sentinel" in sentinel
+    assert "sentinel-password" in sentinel and "admin-password" not in sentinel
     assert sets["redis"]["spec"]["replicas"] == 3
     assert sets["redis"]["spec"]["serviceName"] == "redis-headless"
     data = _script(infra, "redis-start.sh")
-    assert "aclfile /etc/redis/livews/users.acl" in data and "masteruser admin" in data
+    assert "aclfile /etc/redis/livews/users.acl" in data and "masteruser replica" in data
+    assert "/etc/redis/livews/replica-password" in data
     # Both ask the Sentinels which node is primary before falling back to redis-0.
     find = _script(infra, "find-primary.sh")
     assert "get-master-addr-by-name livews" in find and 'echo "redis-0.redis-headless"' in find
     for text in (data, sentinel):
         assert "sh /scripts/find-primary.sh" in text
-    # The ACL file and admin password come from the Secret that dev-secrets.sh creates.
+    # The ACL file and the passwords come from the Secret that dev-secrets.sh creates; the
+    # Sentinels get only their own user's, never admin's.
+    mounted = {
+        name: {i["key"] for v in pod["volumes"] for i in v.get("secret", {}).get("items", [])}
+        for name, pod in infra.pod_specs(objects)
+        if name in ("redis", "redis-sentinel")
+    }
+    assert mounted["redis-sentinel"] == {"sentinel"}, mounted
+    assert mounted["redis"] == {"users.acl", "admin", "replica"}, mounted
     secrets_script = (infra.k8s / "dev-secrets.sh").read_text()
     for name, pod in infra.pod_specs(objects):
         if name not in sets or name not in ("redis", "redis-sentinel"):

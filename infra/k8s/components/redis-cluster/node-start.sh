@@ -13,8 +13,10 @@ umask 077
   echo "cluster-require-full-coverage no"
   echo "cluster-announce-ip ${POD_IP}"
   echo "aclfile /etc/redis/livews/users.acl"
-  echo "masteruser admin"
-  echo "masterauth $(cat /etc/redis/livews/admin-password)"
+  # Replicas sync as the `replica` user (PSYNC/REPLCONF/PING, no keys); the cluster bus
+  # between nodes does not use ACL users.
+  echo "masteruser replica"
+  echo "masterauth $(cat /etc/redis/livews/replica-password)"
   echo "protected-mode no"
   echo "dir /data"
   echo "appendonly yes"

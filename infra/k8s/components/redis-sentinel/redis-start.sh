@@ -4,7 +4,8 @@
 # Sentinel answers (first start of the whole set) is redis-0 the primary.
 set -eu
 ME="$(hostname).redis-headless"
-ADMIN="$(cat /etc/redis/livews/admin-password)"
+# Replication signs in as the `replica` user: PSYNC/REPLCONF/PING, no keys.
+REPLICA="$(cat /etc/redis/livews/replica-password)"
 PRIMARY="$(sh /scripts/find-primary.sh)"
 umask 077
 cat > /tmp/redis.conf <<CONF
@@ -15,8 +16,8 @@ dir /data
 appendonly yes
 maxmemory 256mb
 maxmemory-policy noeviction
-masteruser admin
-masterauth $ADMIN
+masteruser replica
+masterauth $REPLICA
 replica-announce-ip $ME
 CONF
 if [ "$PRIMARY" != "$ME" ]; then

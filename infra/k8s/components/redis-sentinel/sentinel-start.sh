@@ -3,7 +3,9 @@
 # restarted Sentinel does not go back to redis-0 after a failover), else redis-0.
 set -eu
 ME="$(hostname).redis-sentinel-headless"
-ADMIN="$(cat /etc/redis/livews/admin-password)"
+# The Sentinel watches the data nodes as the `sentinel` user (health, its hello channel, the
+# failover commands; no keys), never as admin.
+PASSWORD="$(cat /etc/redis/livews/sentinel-password)"
 PRIMARY="$(sh /scripts/find-primary.sh "$ME")"
 umask 077
 # Sentinel rewrites its configuration as it learns: it lives on the writable /data volume.
@@ -13,8 +15,8 @@ sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
 sentinel announce-ip $ME
 sentinel monitor livews $PRIMARY 6379 2
-sentinel auth-user livews admin
-sentinel auth-pass livews $ADMIN
+sentinel auth-user livews sentinel
+sentinel auth-pass livews $PASSWORD
 sentinel down-after-milliseconds livews 5000
 sentinel failover-timeout livews 30000
 sentinel parallel-syncs livews 1

@@ -11,6 +11,10 @@ keys, channels and commands it uses (docs/redis-contract.md, "Users and rights")
                 reads the market data and the revocation marks; subscribes, never publishes
                 market data.
 ``consumer``    read-only: the public contract (CONTRACT §4) and nothing else.
+``replica``     Redis's own replicas signing in to their primary (``masteruser``): the
+                replication handshake and stream, no keys, no channels.
+``sentinel``    Redis Sentinel watching the data nodes (``sentinel auth-user``): health,
+                its hello channel and the failover commands; no keys.
 ``admin``       operators and test fixtures: everything.
 
 The ``default`` user is switched off. Key patterns go by owner prefix (``auth:``, ``md:``,
@@ -38,6 +42,8 @@ AUTH = "auth"
 MARKETDATA = "marketdata"
 GATEWAY = "gateway"
 CONSUMER = "consumer"
+REPLICA = "replica"
+SENTINEL = "sentinel"
 ADMIN = "admin"
 
 # Connection housekeeping every user needs. SELECT: tests give each test its own database
@@ -73,6 +79,9 @@ _CONTRACT_READ = (
     "hget", "hmget", "hgetall", "hkeys", "hlen", "hexists", "hscan",
     "lrange", "llen", "xrange", "xrevrange", "xlen", "xread",
 )  # fmt: skip
+
+#: The channel Sentinels announce themselves on, on every node they watch.
+SENTINEL_HELLO_CHANNEL = "__sentinel__:hello"
 
 # Public contract (CONTRACT §4), as key patterns and channel patterns.
 BARS_KEY_PATTERN = "md:bars:1m:*"
@@ -212,6 +221,29 @@ ROLES: tuple[Role, ...] = (
         keys=tuple(f"%R~{k}" for k in CONTRACT_KEYS),
         channels=CONTRACT_CHANNELS,
     ),
+    # Redis's own processes, with the rights redis.io's ACL page ("ACL rules for Sentinel and
+    # Replicas") gives them. A replica signs in to its primary (masteruser/masterauth) and
+    # runs the replication handshake and stream; it reads no key through ACL-checked commands.
+    Role(
+        REPLICA,
+        "Redis replicas syncing from their primary (masteruser): replication only, no keys",
+        commands=("psync", "replconf", "ping"),
+    ),
+    # A Sentinel's two connections to every data node: the command one (PING, INFO, ROLE,
+    # PUBLISH of its hello; at a failover MULTI, SLAVEOF, CONFIG REWRITE, CLIENT KILL of the
+    # old clients, EXEC; SCRIPT KILL of a busy script) and the one SUBSCRIBEd to the hello
+    # channel. Both are named with CLIENT SETNAME. SLAVEOF is what Sentinel sends (REPLICAOF
+    # is a separate command in the ACL table and is not needed).
+    Role(
+        SENTINEL,
+        "Redis Sentinel monitoring the data nodes (sentinel auth-user): health, hello "
+        "channel, failover; no keys",
+        commands=(
+            "ping", "info", "role", "multi", "exec", "publish", "subscribe",
+            "client|setname", "client|kill", "config|rewrite", "slaveof", "script|kill",
+        ),  # fmt: skip
+        channels=(SENTINEL_HELLO_CHANNEL,),
+    ),
     Role(
         ADMIN,
         "operators and test fixtures: everything (keep its password with the operators)",
@@ -221,8 +253,10 @@ ROLES: tuple[Role, ...] = (
     ),
 )
 
-#: The users services connect as (everything but admin).
+#: The users services connect as.
 SERVICE_ROLES = (AUTH, MARKETDATA, GATEWAY, CONSUMER)
+#: The users Redis's own processes connect as (replicas to their primary; Sentinels).
+INFRA_ROLES = (REPLICA, SENTINEL)
 ROLE_NAMES = tuple(r.name for r in ROLES)
 
 

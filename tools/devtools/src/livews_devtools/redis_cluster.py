@@ -3,7 +3,8 @@
 Every node is a :class:`~livews_devtools.redis_server.RedisServer` (same binary lookup, same
 ACL users and passwords, nothing kept on disk but the cluster's own ``nodes.conf``), started
 with ``--cluster-enabled yes`` and joined by ``redis-cli --cluster create … --cluster-replicas 1``.
-Replicas sign in to their primary as the ``admin`` user (``masteruser``/``masterauth``).
+Replicas sign in to their primary as the ``replica`` user (``masteruser``/``masterauth``:
+replication only, no keys); the cluster bus between nodes does not use ACL users.
 
 ``cluster-node-timeout`` is short (1.5 s by default) so that a killed primary's replica takes
 over within a few seconds. ``cluster-require-full-coverage no``: while one shard fails over,
@@ -87,6 +88,7 @@ class RedisClusterServer(Started):
         self.primaries = primaries
         self.replicas = replicas
         count = primaries * (1 + replicas)
+        replica_password = role_password(self.admin_password, redis_acl.REPLICA)
         ports = _distinct_ports(2 * count)
         self.nodes: list[RedisServer] = []
         for port, bus in zip(ports[:count], ports[count:], strict=True):
@@ -97,8 +99,8 @@ class RedisClusterServer(Started):
                     "--cluster-require-full-coverage", "no",
                     "--cluster-replica-validity-factor", "0",
                     "--cluster-allow-reads-when-down", "no",
-                    "--masteruser", redis_acl.ADMIN,
-                    "--masterauth", self.admin_password]  # fmt: skip
+                    "--masteruser", redis_acl.REPLICA,
+                    "--masterauth", replica_password]  # fmt: skip
             node = RedisServer(
                 port, binary=self.binary, admin_password=self.admin_password, extra_args=args
             )

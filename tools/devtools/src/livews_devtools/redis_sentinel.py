@@ -6,9 +6,10 @@ context manager), so the fleet, the fixtures and ``livews-dev`` take either; plu
 helpers :meth:`RedisSentinelServer.kill_primary`, :meth:`~RedisSentinelServer.primary_port`,
 :meth:`~RedisSentinelServer.restart_node` and :meth:`~RedisSentinelServer.wait_stable`.
 
-Every data node loads the fleet's ACL file (``default`` off) and replicates as the ``admin``
-user (``masteruser``/``masterauth``); the Sentinels watch service :data:`SERVICE` as ``admin``
-too (``sentinel auth-user``/``auth-pass``), quorum 2, with short timeouts so that a killed
+Every data node loads the fleet's ACL file (``default`` off) and replicates as the ``replica``
+user (``masteruser``/``masterauth``); the Sentinels watch service :data:`SERVICE` as the
+``sentinel`` user (``sentinel auth-user``/``auth-pass``): neither may read or write a data key
+(livews_common.redis_acl). Quorum 2, with short timeouts so that a killed
 primary is replaced within a few seconds. The Sentinels themselves take no password. ``url``
 is ``redis+sentinel://admin:<pw>@127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/livews`` (CONTRACT.md
 §1), which :func:`livews_common.redisconn.connect` follows to whichever node is primary.
@@ -33,6 +34,7 @@ from livews_devtools.redis_server import (
     Started,
     find_redis_server,
     redis_version,
+    role_password,
     role_url,
 )
 
@@ -104,6 +106,9 @@ class RedisSentinelServer(Started):
         """Every ACL user's password, by role name (the same on every data node)."""
         return self.nodes[0].passwords()
 
+    def _password(self, role: str) -> str:
+        return role_password(self.admin_password, role)
+
     @property
     def running(self) -> bool:
         """Every Sentinel and every data node not killed on purpose runs (a killed primary is
@@ -121,7 +126,7 @@ class RedisSentinelServer(Started):
 
     def _start_node(self, node: RedisServer, primary: int | None, timeout: float) -> None:
         node.extra_args = (
-            "--masteruser", redis_acl.ADMIN, "--masterauth", self.admin_password,
+            "--masteruser", redis_acl.REPLICA, "--masterauth", self._password(redis_acl.REPLICA),
             # A replica that must resync after a failover gets the data over the socket at
             # once, not after the default five-second wait for more replicas.
             "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
@@ -134,8 +139,8 @@ class RedisSentinelServer(Started):
         return [
             f"dir {sentinel.workdir}",
             f"sentinel monitor {SERVICE} 127.0.0.1 {primary} {QUORUM}",
-            f"sentinel auth-user {SERVICE} {redis_acl.ADMIN}",
-            f"sentinel auth-pass {SERVICE} {self.admin_password}",
+            f"sentinel auth-user {SERVICE} {redis_acl.SENTINEL}",
+            f"sentinel auth-pass {SERVICE} {self._password(redis_acl.SENTINEL)}",
             f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
             f"sentinel failover-timeout {SERVICE} {FAILOVER_TIMEOUT_MS}",
             f"sentinel parallel-syncs {SERVICE} {len(self.nodes)}",

@@ -168,7 +168,10 @@ class RedisServer(Started):
 
     def passwords(self) -> dict[str, str]:
         """Every ACL user's password, by role name."""
-        found = {r: role_password(self.admin_password, r) for r in redis_acl.SERVICE_ROLES}
+        found = {
+            r: role_password(self.admin_password, r)
+            for r in (*redis_acl.SERVICE_ROLES, *redis_acl.INFRA_ROLES)
+        }
         return {**found, redis_acl.ADMIN: self.admin_password}
 
     def _aclfile(self) -> str:
