@@ -285,7 +285,9 @@ def test_replica_and_sentinel_users_cannot_touch_data(acl_fleet: Fleet, session_
             who = f"{role} on :{port}"
             try:
                 assert client.ping()  # signed in: what follows is refused, not unreachable
-                refused(who, f"HGETALL {session_key}", lambda c=client: c.hgetall(session_key))
+                refused(
+                    who, f"HGETALL {session_key}", functools.partial(client.hgetall, session_key)
+                )
                 for what, attempt in _DATA_ATTEMPTS:
                     refused(who, what, functools.partial(attempt, client))
                 refused_subscribe(client, who, names.tick_channel(SYMBOL), pattern=False)

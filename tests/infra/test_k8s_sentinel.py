@@ -1,8 +1,9 @@
 """infra/k8s/components/redis-sentinel: base + the component renders with kustomize, every
 object validates against the Kubernetes schemas, and the wiring agrees with itself: the
-services' REDIS_URL names every Sentinel pod, the Sentinels watch the data nodes as the ``sentinel``
-user with quorum 2 (replicas sync as ``replica``), the ACL users come from the Secret livews-redis, and the network policies let
-exactly the fleet and the Redis pods through."""
+services' REDIS_URL names every Sentinel pod, the Sentinels watch the data nodes as the
+``sentinel`` user with quorum 2 (replicas sync as ``replica``), the ACL users come from the
+Secret livews-redis, and the network policies let exactly the fleet and the Redis pods
+through."""
 
 from __future__ import annotations
 

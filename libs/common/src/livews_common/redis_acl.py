@@ -62,7 +62,8 @@ _TRANSACTIONS = ("multi", "exec", "discard")
 # Data commands a writer may use on its own prefix: strings and counters, hashes, sets,
 # sorted sets (windows), expiry. Deliberately absent everywhere but admin: KEYS, SCAN
 # (except marketdata), FLUSH*, CONFIG, DEBUG, MONITOR, ACL, SHUTDOWN, MODULE, FUNCTION,
-# OBJECT, MIGRATE, RENAME, COPY, SORT, CLIENT KILL/LIST, PUBSUB.
+# OBJECT, MIGRATE, RENAME, COPY, SORT, CLIENT KILL/LIST, PUBSUB (the sentinel user alone
+# has CONFIG REWRITE and CLIENT KILL, which a failover sends).
 _OWN_PREFIX_DATA = (
     "get", "set", "getdel", "mget", "del", "unlink", "exists", "incr", "incrby", "decr",
     "decrby", "expire", "pexpire", "ttl", "pttl",
@@ -82,6 +83,11 @@ _CONTRACT_READ = (
 
 #: The channel Sentinels announce themselves on, on every node they watch.
 SENTINEL_HELLO_CHANNEL = "__sentinel__:hello"
+# What a Sentinel sends a data node (redis.io, "ACL rules for Sentinel and Replicas").
+_SENTINEL = (
+    "ping", "info", "role", "multi", "exec", "publish", "subscribe",
+    "client|setname", "client|kill", "config|rewrite", "slaveof", "script|kill",
+)  # fmt: skip
 
 # Public contract (CONTRACT §4), as key patterns and channel patterns.
 BARS_KEY_PATTERN = "md:bars:1m:*"
@@ -238,10 +244,7 @@ ROLES: tuple[Role, ...] = (
         SENTINEL,
         "Redis Sentinel monitoring the data nodes (sentinel auth-user): health, hello "
         "channel, failover; no keys",
-        commands=(
-            "ping", "info", "role", "multi", "exec", "publish", "subscribe",
-            "client|setname", "client|kill", "config|rewrite", "slaveof", "script|kill",
-        ),  # fmt: skip
+        commands=_SENTINEL,
         channels=(SENTINEL_HELLO_CHANNEL,),
     ),
     Role(
