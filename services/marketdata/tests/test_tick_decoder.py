@@ -17,7 +17,7 @@ import pytest
 
 from livews_common.models import Tick
 from livews_marketdata.normalize import Normalizer
-from livews_marketdata.upstream.hsm import protocol
+from livews_marketdata.upstream.hsm import protocol, ticks
 from livews_marketdata.upstream.hsm.decode import INDEX_FIELDS, NULL, QUOTE_FIELDS, Decoder
 from livews_marketdata.upstream.hsm.ticks import TickDecoder
 
@@ -262,3 +262,13 @@ def test_whole_updates_then_the_other_paths_see_their_values() -> None:
         (1_000_000, 820.0, 790.0, 120, 80, 512_000),
         (1_000_200, 820.0, 790.0, 120, 80, 512_000),
     ]
+
+
+def test_changes_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The change of a (last, previous close, scale) is computed once, then looked up; the
+    # memory is emptied when full. Either way the Ticks are the normalizer's.
+    monkeypatch.setattr(ticks, "_CHANGES_KEPT", 3)
+    ticks._changes.clear()
+    prices = [81240, 81250, 81240, 81260, 81270, 81240, 81250]
+    _, _, made = same([frame(snapshot(FULL))] + [frame(update({"ltp": p})) for p in prices])
+    assert made == [True] * 8 and 1 <= len(ticks._changes) <= 3

@@ -77,6 +77,23 @@ def _quote(raw: dict[str, Any]) -> Tick | None:
     return _made(symbol, (10 ** raw["precision"]) * raw["multiplier"], [get(f) for f in _FIELDS])
 
 
+#: (last, previous close, scale) → (change, change %): ``round`` costs more than the rest of
+#: a Tick's fields, and a price and its previous close come back again and again.
+_changes: dict[tuple[int, int, int], tuple[float, float]] = {}
+_CHANGES_KEPT = 50_000
+
+
+def _change(ltp: int, prev: int, scale: int) -> tuple[float, float]:
+    """The normalizer's change (4 decimals) and change % of raw ``ltp`` over ``prev``."""
+    close = prev / scale
+    change = round(ltp / scale - close, 4)
+    pair = change, round(change / close * 100, 4)
+    if len(_changes) >= _CHANGES_KEPT:
+        _changes.clear()
+    _changes[(ltp, prev, scale)] = pair
+    return pair
+
+
 def _made(symbol: str, scale: int, values: Sequence[int | None]) -> Tick | None:
     """The Tick of a quote's first 21 raw values (``QUOTE_FIELDS`` order; None: absent).
 
@@ -96,7 +113,7 @@ def _made(symbol: str, scale: int, values: Sequence[int | None]) -> Tick | None:
         return None
     tick = _copy(_BLANK)
     tick.symbol = symbol
-    tick.ltp = last = ltp / scale
+    tick.ltp = ltp / scale
     tick.volume = volume
     tick.ltq = ltq
     tick.bid_qty = bid_qty
@@ -112,9 +129,8 @@ def _made(symbol: str, scale: int, values: Sequence[int | None]) -> Tick | None:
     tick.ltt = ltt * 1000 if ltt is not None and ltt > 0 else None
     tick.exch_ts = exch_ts * 1000 if exch_ts is not None and exch_ts > 0 else None
     if prev is not None and prev > 0:
-        tick.prev_close = close = prev / scale
-        tick.change = change = round(last - close, 4)
-        tick.change_pct = round(change / close * 100, 4)
+        tick.prev_close = prev / scale
+        tick.change, tick.change_pct = _changes.get((ltp, prev, scale)) or _change(ltp, prev, scale)
     else:
         tick.prev_close = tick.change = tick.change_pct = None
     return tick
@@ -133,15 +149,14 @@ def _index_made(symbol: str, scale: int, values: Sequence[int | None]) -> Tick |
         return None
     tick = _copy(_BLANK_INDEX)
     tick.symbol = symbol
-    tick.ltp = last = ltp / scale
+    tick.ltp = ltp / scale
     tick.open = opened / scale if opened is not None and opened > 0 else None
     tick.high = high / scale if high is not None and high > 0 else None
     tick.low = low / scale if low is not None and low > 0 else None
     tick.exch_ts = exch_ts * 1000 if exch_ts is not None and exch_ts > 0 else None
     if prev is not None and prev > 0:
-        tick.prev_close = close = prev / scale
-        tick.change = change = round(last - close, 4)
-        tick.change_pct = round(change / close * 100, 4)
+        tick.prev_close = prev / scale
+        tick.change, tick.change_pct = _changes.get((ltp, prev, scale)) or _change(ltp, prev, scale)
     return tick
 
 
