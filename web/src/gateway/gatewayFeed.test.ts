@@ -208,6 +208,7 @@ describe("GatewayFeed against a Socket.IO server", () => {
       gateway.calls
         .filter((c) => c.event === "subscribe" && (c.payload as { mode: string }).mode === "quote")
         .map((c) => c.payload as { symbols: string[]; max_hz?: number });
+    await until(() => quoteCalls().length > 0, "subscribe");
     expect(quoteCalls()[0]).toEqual({ symbols: ["NSE:SBIN-EQ", "NSE:NIFTY50-INDEX"], mode: "quote", max_hz: BOARD_MAX_HZ });
     feed.setFocus("NSE:SBIN-EQ");
     await until(() => quoteCalls().length === 2, "focus subscribe");
@@ -270,6 +271,8 @@ describe("GatewayFeed against a Socket.IO server", () => {
     token = "good-3";
     await feed.refreshAuth(token);
     await until(() => log.states.includes("connected"), "connect");
+    // The subscribe follows the connect: the client can see "connected" before the server has the subscribe.
+    await until(() => gateway.subscribes("quote").length > 0, "subscribe");
     expect(gateway.subscribes("quote")).toHaveLength(1);
   });
 
