@@ -1,11 +1,10 @@
-import { useEffect, useMemo, useRef, useState, type RefObject } from "react";
+import { useEffect, useRef, useState, type RefObject } from "react";
 import styled from "styled-components";
-import type { QuoteRow } from "../market/types";
 import { selectBoard, type BoardQuery, type SortKey } from "../market/boardQuery";
 import { useBars, useFeedStatus, useQuotes, useSelection, useWatchlist } from "../market/MarketContext";
 import { BoardRow } from "./BoardRow";
 import { COLUMNS, GRID_COLUMNS } from "./columns";
-import { OFFSCREEN_REFRESH_MS, refreshPhase, rowToShow, sameRange, visibleRows, type RowRange, type ShownRow } from "./rowWindow";
+import { OFFSCREEN_REFRESH_MS, rowsToShow, sameRange, visibleRows, type RowRange, type ShownRow } from "./rowWindow";
 
 /** Row height (px): about 30 rows fit a 1440 × 900 laptop screen. */
 export const ROW_HEIGHT = 26;
@@ -183,7 +182,8 @@ function useRowsInView(grid: RefObject<HTMLDivElement | null>, body: RefObject<H
 /**
  * The watchlist as a grid: one memoized row per symbol, sortable headers. Rows in view get
  * every new tick; rows scrolled out of view stay in the DOM but are brought up to date about
- * once a second (`rowWindow.ts`), so most rows do not re-render on every tick.
+ * once a second (`rowWindow.ts`), so most rows do not re-render on every tick. Filters and
+ * sorting work on what the rows show.
  */
 export function Board({ query, onSort }: BoardProps) {
   const rows = useQuotes();
@@ -191,20 +191,14 @@ export function Board({ query, onSort }: BoardProps) {
   const { stale } = useFeedStatus();
   const { selected, select } = useSelection();
   const { sparklines } = useBars();
-  const entries = useMemo(() => selectBoard(symbols, rows, query), [symbols, rows, query]);
   const grid = useRef<HTMLDivElement>(null);
   const body = useRef<HTMLDivElement>(null);
-  const inView = useRowsInView(grid, body, entries.length);
+  const inView = useRowsInView(grid, body, symbols.length);
   const shown = useRef(new Map<string, ShownRow>());
-  const now = performance.now();
-  let holding = false;
-  const showRow = (symbol: string, newest: QuoteRow | undefined, index: number) => {
-    const visible = inView === null || (index >= inView[0] && index <= inView[1]);
-    const next = rowToShow(shown.current.get(symbol), newest, visible, now, refreshPhase(symbol));
-    shown.current.set(symbol, next);
-    if (next.row !== newest) holding = true;
-    return next.row;
-  };
+  const position = useRef(new Map<string, number>());
+  const { rows: showing, holding } = rowsToShow(symbols, rows, shown.current, position.current, inView, performance.now());
+  const entries = selectBoard(symbols, showing, query);
+  position.current = new Map(entries.map((entry, index) => [entry.symbol, index]));
   // A row out of view holding back a tick gets it within a second even if no other tick comes.
   const [, setCatchUp] = useState(0);
   useEffect(() => {
@@ -252,11 +246,11 @@ export function Board({ query, onSort }: BoardProps) {
         </div>
       </div>
       <div role="rowgroup" className="body" ref={body}>
-        {entries.map((entry, index) => (
+        {entries.map((entry) => (
           <BoardRow
             key={entry.symbol}
             symbol={entry.symbol}
-            row={showRow(entry.symbol, entry.row, index)}
+            row={entry.row}
             stale={stale.has(entry.symbol)}
             selected={selected === entry.symbol}
             spark={sparklines}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { QuoteRow } from "../market/types";
-import { refreshPhase, rowToShow, sameRange, visibleRows } from "./rowWindow";
+import { refreshPhase, rowsToShow, rowToShow, sameRange, visibleRows, type ShownRow } from "./rowWindow";
 
 const row = (ltp: number) => ({ tick: { ltp }, prevLtp: null, receivedAt: 0 }) as unknown as QuoteRow;
 
@@ -59,5 +59,23 @@ describe("rowToShow", () => {
     const phases = new Set(["NSE:SBIN-EQ", "NSE:TCS-EQ", "NSE:INFY-EQ", "NSE:RELIANCE-EQ"].map((s) => refreshPhase(s, 1000)));
     expect(phases.size).toBeGreaterThan(1);
     for (const p of phases) expect(p >= 0 && p < 1000).toBe(true);
+  });
+});
+
+describe("rowsToShow", () => {
+  it("holds back rows whose last position was out of view, lets the others through", () => {
+    const symbols = ["A", "B", "C"];
+    const shown = new Map<string, ShownRow>();
+    const first = rowsToShow(symbols, new Map([["A", row(1)], ["B", row(1)], ["C", row(1)]]), shown, new Map(), [0, 0], 0);
+    expect(first.holding).toBe(false);
+    // A was at position 0 (in view), B at 1 and C at 2 (out of view); C newly filtered in has no position.
+    const newest = new Map([["A", row(2)], ["B", row(2)], ["C", row(2)]]);
+    const next = rowsToShow(symbols, newest, shown, new Map([["A", 0], ["B", 1]]), [0, 0], 10);
+    expect(next.rows.get("A")).toBe(newest.get("A"));
+    expect(next.rows.get("B")).toBe(first.rows.get("B"));
+    expect(next.rows.get("C")).toBe(newest.get("C"));
+    expect(next.holding).toBe(true);
+    // Without layout every row is in view.
+    expect(rowsToShow(symbols, newest, shown, new Map([["B", 1]]), null, 20).rows.get("B")).toBe(newest.get("B"));
   });
 });

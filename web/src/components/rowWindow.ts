@@ -66,3 +66,32 @@ export function rowToShow(
   if (inView || shown === undefined || shown.row === undefined || slot !== shown.slot) return { row: newest, slot };
   return shown;
 }
+
+/**
+ * The rows the board shows, for every watched symbol: {@link rowToShow} of each, a symbol
+ * counting as in view when its position on the board last frame was in `inView` (or it had
+ * none: just added, or just let through by a filter). The board filters and sorts these, not
+ * the newest, so a row's place always agrees with what it shows. Updates `shown`; `holding`
+ * says whether any row holds a tick back.
+ */
+export function rowsToShow(
+  symbols: readonly string[],
+  newest: ReadonlyMap<string, QuoteRow>,
+  shown: Map<string, ShownRow>,
+  position: ReadonlyMap<string, number>,
+  inView: RowRange,
+  now: number,
+): { rows: Map<string, QuoteRow>; holding: boolean } {
+  const rows = new Map<string, QuoteRow>();
+  let holding = false;
+  for (const symbol of symbols) {
+    const index = position.get(symbol);
+    const visible = inView === null || index === undefined || (index >= inView[0] && index <= inView[1]);
+    const latest = newest.get(symbol);
+    const next = rowToShow(shown.get(symbol), latest, visible, now, refreshPhase(symbol));
+    shown.set(symbol, next);
+    if (next.row !== latest) holding = true;
+    if (next.row !== undefined) rows.set(symbol, next.row);
+  }
+  return { rows, holding };
+}
