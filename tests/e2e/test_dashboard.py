@@ -3,7 +3,8 @@
 Runs web/e2e/board.e2e.mjs (playwright-core driving Debian's Chromium): sign in through the
 emulated Fyers login → the board fills → prices change → filter, sort, search, depth and
 theme switch → the chart draws candles and a new bar rolls in (the ingestors cut bars every
-``BAR_SECONDS``) → the emulator closes the market and every row goes stale without a name
+``BAR_SECONDS``) → the ingestor's session clock passes the close and the header says "Market
+closed" → the emulator stops trading and every row goes stale without a name
 being truncated (laptop and phone) → the gateway serving the page is killed → within a second
 a banner says so and the board dims; both clear by themselves on return. Screenshots of both
 themes, the phone layout, the chart and the disconnected page land in the test's artifacts
@@ -30,6 +31,7 @@ WEB = ROOT / "web"
 CHROMIUM = os.environ.get("LIVEWS_E2E_CHROMIUM", "/usr/bin/chromium")
 # Test-only bar period (MARKETDATA_BAR_SECONDS), so the chart shows a new bar within seconds.
 BAR_SECONDS = 5
+MARKET_CLOCK_START = "2026-12-04T15:29:40+05:30"  # a Friday session, 20 s before its close
 
 
 def _needs_build(dist: Path) -> bool:
@@ -95,7 +97,13 @@ def test_dashboard_end_to_end(
     artifacts = Path(os.environ.get("LIVEWS_E2E_ARTIFACTS", WEB / "test-results"))
     with Fleet(
         tmp_path / "fleet", web_root=web_dist, ticks_per_second=200,
-        marketdata_env={"MARKETDATA_BAR_SECONDS": str(BAR_SECONDS)},
+        marketdata_env={
+            "MARKETDATA_BAR_SECONDS": str(BAR_SECONDS),
+            # The NSE session, on a clock that reaches the 15:30 IST close 20 s after start:
+            # the header must say "Market closed" from the gateway's status (CONTRACT §3).
+            "MARKETDATA_MARKET_CALENDAR": "nse",
+            "MARKETDATA_MARKET_CLOCK_START": MARKET_CLOCK_START,
+        },
     ) as fleet:  # fmt: skip
         handler.fleet = fleet
         # The page runs under the edge's CSP (board.e2e.mjs fails on any violation it logs).
@@ -112,6 +120,7 @@ def test_dashboard_end_to_end(
             "LIVEWS_E2E_FORMAT": encoding,
             "LIVEWS_E2E_EMULATOR_URL": fleet.emulator.url,
             "LIVEWS_E2E_BAR_MS": str(BAR_SECONDS * 1000),
+            "LIVEWS_E2E_MARKET_CLOSES": "1",
         }
         result = subprocess.run(
             ["node", "--test", "--test-concurrency=1", "e2e/board.e2e.mjs"],

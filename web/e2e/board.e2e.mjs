@@ -15,6 +15,8 @@
  *                         localStorage livews.format; checked on the page's websocket frames)
  *   LIVEWS_E2E_EMULATOR_URL  optional: the Fyers emulator, whose /admin/market closes the market
  *                         (no trades → every row goes stale: the stale marks must not truncate names)
+ *   LIVEWS_E2E_MARKET_CLOSES  optional: set when the ingestor's session clock reaches the close
+ *                         during the run; the header must then say "Market closed" (from `status`)
  *   LIVEWS_E2E_BAR_MS     optional: the ingestor's bar period (MARKETDATA_BAR_SECONDS × 1000);
  *                         set, the chart must show a new bar roll in (default: 60 s bars, not waited for)
  *
@@ -37,6 +39,7 @@ const STEP_TIMEOUT = 60_000;
 const FORMAT = env.LIVEWS_E2E_FORMAT ?? "compact";
 const EMULATOR = env.LIVEWS_E2E_EMULATOR_URL ?? null;
 const BAR_MS = env.LIVEWS_E2E_BAR_MS ? Number(env.LIVEWS_E2E_BAR_MS) : null;
+const MARKET_CLOSES = Boolean(env.LIVEWS_E2E_MARKET_CLOSES);
 const LAPTOP = { width: 1440, height: 900 };
 const PHONE = { width: 375, height: 812 };
 export const CHROMIUM_ARGS = [
@@ -409,9 +412,15 @@ describe("dashboard end to end", { timeout: 10 * STEP_TIMEOUT }, () => {
       const response = await fetch(`${EMULATOR}/admin/${path}`, { method: "POST" });
       assert.ok(response.ok, `emulator /admin/${path} answered ${response.status}`);
     };
-    // A closed market (whether the header says so depends on the ingestor's session source,
-    // not checked here), and no data at all for a while (the ingestor reconnects on a quiet
-    // upstream, and a fresh subscription's snapshot would refresh the rows).
+    // A closed market, and no data at all for a while (an ingestor on an open session
+    // reconnects a quiet upstream, and a fresh subscription's snapshot would refresh the rows).
+    // The header says the market is closed once the ingestor's session clock has passed the
+    // close (the emulator's market only stops trades; the session comes from the calendar).
+    if (MARKET_CLOSES) {
+      const tag = page.getByTestId("market-indicator");
+      await page.waitForSelector('[data-testid="market-indicator"][data-market="closed"]', { timeout: 60_000 });
+      assert.equal(await tag.textContent(), "Market closed");
+    }
     await admin("market?state=closed");
     await admin("stall?seconds=45");
     try {
