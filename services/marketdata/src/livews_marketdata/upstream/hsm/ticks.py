@@ -203,6 +203,12 @@ class TickDecoder(Decoder):
         super().__init__(*args, **kwargs)
         self._on_tick = on_tick if on_tick is not None else self._on_message
         self._quotes: dict[str, _Quote] = {}  # topic name → its values, newer than ``_raw``
+        # topic id → what ``_find`` says of it for an update; only a snapshot changes that.
+        self._topics: dict[int, tuple[str, str] | None] = {}
+
+    def _snapshot(self, data: bytes, offset: int) -> int:
+        self._topics.clear()
+        return super()._snapshot(data, offset)
 
     def _update(self, data: bytes, offset: int) -> int:
         """A whole quote (21 values) or index (6) update goes from its values to a Tick.
@@ -217,7 +223,12 @@ class TickDecoder(Decoder):
         """
         if offset + 3 > len(data) or self.lite:
             return super()._update(data, offset)
-        found = self._find(_TOPIC_ID.unpack_from(data, offset)[0], ("sf", "if", "dp"))
+        topic_id = _TOPIC_ID.unpack_from(data, offset)[0]
+        topics = self._topics
+        if topic_id in topics:
+            found = topics[topic_id]
+        else:
+            found = topics[topic_id] = self._find(topic_id, ("sf", "if", "dp"))
         if found is None:
             return super()._update(data, offset)
         kind, name = found
