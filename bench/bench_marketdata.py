@@ -17,7 +17,11 @@
    ticks/s (in % of one core), and its resident memory at the end. Each figure is the median
    of the rounds; the ratio is that of the two medians, and the lowest and highest ratio of
    a single round are kept beside it. Both publish the same Ticks to the same Redis.
-   Target: the HSM client at least 2× less CPU per tick.
+   Target: the HSM client at least 2× less CPU per tick. Each round measures both clients
+   twice: unpinned (only redis-server kept on one core, as before) and pinned (every thread
+   of the ingestor under test alone on one core; the emulator, redis-server and this process
+   on the other), so the ingestor does not compete with its own load generator. The pinned
+   figures carry ``_pinned`` in their names.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ THROUGHPUT_TICKS = 200_000
 BATCH_SIZES = (100, 1000)
 LATENCY_RATE = 5000
 LATENCY_SECONDS = 10.0
+_CPUS = sorted(os.sched_getaffinity(0))  # before main() narrows this process's own
+PINNED = "_pinned"
 CPU_ROUNDS = 7  # per-round ratios spread widely on the shared machine: more rounds, steadier median
 
 
@@ -127,7 +133,26 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def latency(tmp: Path, redis_url: str, client: str = "hsm") -> dict[str, float]:
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` (threads it starts later inherit it) onto ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:
+            pass  # a thread that just ended
+
+
+def _split() -> tuple[set[int], set[int]]:
+    """(the ingestor's CPU, everyone else's): one core to itself when there are two or more."""
+    cpus = _CPUS
+    return ({cpus[-1]}, set(cpus[:-1])) if len(cpus) > 1 else ({cpus[0]}, {cpus[0]})
+
+
+def latency(tmp: Path, redis_url: str, client: str = "hsm", pin: bool = False) -> dict[str, float]:
+    """One run; ``pin``: the ingestor alone on one core, the emulator and this process on the
+    other (redis-server is there already); else only redis-server is confined."""
+    ingestor_cpus, other_cpus = _split()
+    os.sched_setaffinity(0, other_cpus if pin else set(_CPUS))
     redis.Redis.from_url(redis_url).flushdb()  # no lease left over from the throughput runs
     emu_port, md_port = free_port(), free_port()
     emu_env = {
@@ -142,6 +167,9 @@ def latency(tmp: Path, redis_url: str, client: str = "hsm") -> dict[str, float]:
     md_proc: ServiceProcess | None = None
     try:
         emu_proc.start().wait_healthy()
+        assert emu_proc.pid is not None
+        if pin:
+            _pin(emu_proc.pid, other_cpus)
         emulator = Emulator(emu_proc, emu_port, EMULATOR_CLIENT_ID, EMULATOR_SECRET, EMULATOR_PIN)
         md_env = {
             **emulator.env(), "REDIS_URL": redis_url, "LIVEWS_STATE_DIR": str(tmp / "md"),
@@ -154,6 +182,9 @@ def latency(tmp: Path, redis_url: str, client: str = "hsm") -> dict[str, float]:
             health_url=f"http://127.0.0.1:{md_port}/healthz", log_path=tmp / "marketdata.log",
         )  # fmt: skip
         md_proc.start().wait_healthy()
+        assert md_proc.pid is not None
+        if pin:
+            _pin(md_proc.pid, ingestor_cpus)
         redis_client = redis.Redis.from_url(redis_url)
         pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
         pubsub.psubscribe("md:tick:*")
@@ -173,6 +204,8 @@ def latency(tmp: Path, redis_url: str, client: str = "hsm") -> dict[str, float]:
             if now < warmup_until:
                 continue
             if cpu0 is None:
+                if pin:
+                    _pin(pid, ingestor_cpus)  # again: any thread started since the first pin
                 cpu0 = (time.monotonic(), _cpu_seconds(pid), _published(md_port))
             tick = json.loads(msg["data"])
             count += 1
@@ -221,14 +254,17 @@ def main() -> None:
                 median([r["normalize_share"] for r in runs]) * 100,
                 "%",
             )
-        os.sched_setaffinity(0, set(cpus))
         load_before = os.getloadavg()[0]
-        rounds: dict[str, list[dict[str, float]]] = {"sdk": [], "hsm": []}
+        # Each round: both clients unpinned, then both pinned (the ingestor alone on a core);
+        # the order reversed every other round, so each sees the same machine.
+        order = [(c, pin) for pin in (False, True) for c in ("sdk", "hsm")]
+        rounds: dict[str, list[dict[str, float]]] = {f"{c}{PINNED * p}": [] for c, p in order}
         for i in range(CPU_ROUNDS):
-            for c in ("sdk", "hsm") if i % 2 == 0 else ("hsm", "sdk"):
-                result = latency(Path(tmp) / f"{c}{i}", server.url, c)
-                rounds[c].append(result)
-                print(f"  round {i + 1} {c}: {result['cpu_per_10k']:.1f} % of a core per 10k/s")
+            for c, pin in order if i % 2 == 0 else order[::-1]:
+                key = f"{c}{PINNED * pin}"
+                result = latency(Path(tmp) / f"{key}{i}", server.url, c, pin)
+                rounds[key].append(result)
+                print(f"  round {i + 1} {key}: {result['cpu_per_10k']:.1f} % of a core per 10k/s")
         load_after = os.getloadavg()[0]
 
     def mid(client: str, key: str) -> float:
@@ -242,17 +278,17 @@ def main() -> None:
     for c in rounds:
         metrics[f"cpu_per_10k_ticks_{c}"] = (mid(c, "cpu_per_10k"), "% of a core")
         metrics[f"rss_{c}"] = (mid(c, "rss_mb"), "MB")
-    metrics["cpu_ratio_sdk_over_hsm"] = (
-        mid("sdk", "cpu_per_10k") / mid("hsm", "cpu_per_10k"),
-        "x",
-    )
-    ratios = [
-        sdk["cpu_per_10k"] / hsm["cpu_per_10k"]
-        for sdk, hsm in zip(rounds["sdk"], rounds["hsm"], strict=True)
-    ]
     metrics["cpu_rounds"] = (float(CPU_ROUNDS), "rounds")
-    metrics["cpu_ratio_lowest_round"] = (min(ratios), "x")
-    metrics["cpu_ratio_highest_round"] = (max(ratios), "x")
+    for suffix, name in (("", "cpu_ratio"), (PINNED, "cpu_ratio_pinned")):
+        sdk, hsm = f"sdk{suffix}", f"hsm{suffix}"
+        ratios = [
+            s["cpu_per_10k"] / h["cpu_per_10k"]
+            for s, h in zip(rounds[sdk], rounds[hsm], strict=True)
+        ]
+        whole = mid(sdk, "cpu_per_10k") / mid(hsm, "cpu_per_10k")
+        metrics[f"{name}_sdk_over_hsm" if not suffix else name] = (whole, "x")
+        metrics[f"{name}_lowest_round"] = (min(ratios), "x")
+        metrics[f"{name}_highest_round"] = (max(ratios), "x")
     write_result(
         "marketdata",
         metrics,
@@ -263,7 +299,9 @@ def main() -> None:
             f"{LATENCY_RATE:,} ticks/s -> our HSM client -> livews-marketdata -> Redis -> a "
             f"subscriber, {LATENCY_SECONDS:.0f} s after 3 s warm-up; exch_ts has 1 s resolution. "
             f"cpu/rss: the ingestor process over the same window, {CPU_ROUNDS} rounds each "
-            "with the SDK (MARKETDATA_UPSTREAM=sdk) and with our HSM client, alternating; "
+            "with the SDK (MARKETDATA_UPSTREAM=sdk) and with our HSM client, alternating, "
+            "unpinned (only redis-server confined to one core) and pinned (the ingestor alone "
+            "on one core; emulator, redis-server and the subscriber on the other); "
             "medians; CPU per tick the ingestor published (its ticks_out counter), scaled to "
             "10,000 ticks/s (target: SDK/HSM >= 2); latency figures "
             f"are the HSM rounds' medians. Load average {load_before:.1f} before the rounds, "
