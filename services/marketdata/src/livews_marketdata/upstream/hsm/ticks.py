@@ -175,16 +175,32 @@ _KINDS = {
 
 
 class _Quote:
-    """A topic's values while only the fast path changes them (see ``TickDecoder._update``)."""
+    """A topic's values while only the fast path changes them (see ``TickDecoder._update``).
 
-    __slots__ = ("fields", "raw", "scale", "symbol", "values")
+    It also carries what that path needs of the topic's kind, so that an update of a topic
+    seen before costs one lookup by its id (``TickDecoder._fast``).
+    """
 
-    def __init__(self, raw: dict[str, Any], symbol: str, fields: tuple[str, ...]) -> None:
+    __slots__ = (
+        "count", "fields", "made", "name", "quote", "raw", "scale", "size", "symbol",
+        "topic_id", "unpack", "values",
+    )  # fmt: skip
+
+    def __init__(
+        self, raw: dict[str, Any], name: str, symbol: str, kind: str, spec: _Kind, topic_id: int
+    ) -> None:
         self.raw = raw  # the Decoder's raw values of the topic, behind by ``values``
+        self.name = name
         self.symbol = symbol
-        self.fields = fields
+        self.fields = spec.fields
+        self.count = len(spec.fields)
+        self.size = 3 + 4 * self.count  # topic id, count, the values
+        self.unpack = spec.values.unpack_from
+        self.made = spec.made
+        self.quote = kind == "sf"
+        self.topic_id = topic_id
         self.scale: int = (10 ** raw["precision"]) * raw["multiplier"]
-        self.values: tuple[int | None, ...] = tuple(map(raw.get, fields))
+        self.values: tuple[int | None, ...] = tuple(map(raw.get, spec.fields))
 
     def flush(self) -> None:
         """Bring the raw values up to date (a value never set stays unset)."""
@@ -205,9 +221,12 @@ class TickDecoder(Decoder):
         self._quotes: dict[str, _Quote] = {}  # topic name → its values, newer than ``_raw``
         # topic id → what ``_find`` says of it for an update; only a snapshot changes that.
         self._topics: dict[int, tuple[str, str] | None] = {}
+        # topic id → its _Quote, while that is the one in ``_quotes`` (emptied with _topics).
+        self._fast: dict[int, _Quote] = {}
 
     def _snapshot(self, data: bytes, offset: int) -> int:
         self._topics.clear()
+        self._fast.clear()
         return super()._snapshot(data, offset)
 
     def _update(self, data: bytes, offset: int) -> int:
@@ -224,26 +243,19 @@ class TickDecoder(Decoder):
         if offset + 3 > len(data) or self.lite:
             return super()._update(data, offset)
         topic_id = _TOPIC_ID.unpack_from(data, offset)[0]
-        topics = self._topics
-        if topic_id in topics:
-            found = topics[topic_id]
-        else:
-            found = topics[topic_id] = self._find(topic_id, ("sf", "if", "dp"))
-        if found is None:
-            return super()._update(data, offset)
-        kind, name = found
-        spec = _KINDS.get(kind)
-        end = offset + 3 + 4 * len(spec.fields) if spec is not None else 0
-        if spec is None or data[offset + 2] != len(spec.fields) or end > len(data):
-            return self._settled(name, super()._update, data, offset)
-        raw = self._raw[name]
-        quote = self._quotes.get(name)
-        if quote is None or quote.raw is not raw:
-            symbol = raw["symbol"]
-            if raw["type"] != kind or type(symbol) is not str:
+        quote = self._fast.get(topic_id)
+        if (
+            quote is None
+            or data[offset + 2] != quote.count
+            or quote.raw is not self._raw.get(quote.name)
+        ):
+            quote = self._quote_of(topic_id, data, offset)
+            if quote is None:
                 return super()._update(data, offset)
-            quote = self._quotes[name] = _Quote(raw, symbol, spec.fields)
-        values: tuple[int | None, ...] = spec.values.unpack_from(data, offset + 3)
+        end = offset + quote.size
+        if end > len(data):
+            return self._settled(quote.name, super()._update, data, offset)
+        values: tuple[int | None, ...] = quote.unpack(data, offset + 3)
         nulls = values.count(NULL)
         if nulls:
             merged, before, index = list(values), quote.values, -1
@@ -253,22 +265,57 @@ class TickDecoder(Decoder):
             values = tuple(merged)
         if values == quote.values:
             return end  # nothing changed: nothing handed over (as the SDK)
-        tick = spec.made(quote.symbol, quote.scale, values)
+        tick = quote.made(quote.symbol, quote.scale, values)
         if tick is None:
-            return self._settled(name, super()._update, data, offset)
+            return self._settled(quote.name, super()._update, data, offset)
         quote.values = values
-        if kind == "sf":
-            self._out[name] = _NOT_MADE
+        if quote.quote:
+            self._out[quote.name] = _NOT_MADE
         self._on_tick(tick)
         return end
+
+    def _quote_of(self, topic_id: int, data: bytes, offset: int) -> _Quote | None:
+        """The _Quote an update of ``topic_id`` at ``offset`` takes the fast path with.
+
+        None (the update is left to :meth:`Decoder._update`, the Decoder's raw values
+        brought up to date first) for an unknown topic, a depth topic, another count of
+        values, or a topic whose type or symbol a malformed update overwrote.
+        """
+        topics = self._topics
+        if topic_id in topics:
+            found = topics[topic_id]
+        else:
+            found = topics[topic_id] = self._find(topic_id, ("sf", "if", "dp"))
+        if found is None:
+            return None
+        kind, name = found
+        spec = _KINDS.get(kind)
+        if spec is None or data[offset + 2] != len(spec.fields):
+            self._settle(name)
+            return None
+        raw = self._raw[name]
+        quote = self._quotes.get(name)
+        if quote is None or quote.raw is not raw:
+            symbol = raw["symbol"]
+            if raw["type"] != kind or type(symbol) is not str:
+                return None
+            quote = self._quotes[name] = _Quote(raw, name, symbol, kind, spec, topic_id)
+        self._fast[topic_id] = quote
+        return quote
+
+    def _settle(self, name: str) -> None:
+        """Bring the raw values of topic ``name`` up to date; its tuple is dropped."""
+        quote = self._quotes.pop(name, None)
+        if quote is not None:
+            self._fast.pop(quote.topic_id, None)
+            if quote.raw is self._raw.get(name):
+                quote.flush()
 
     def _settled(
         self, name: str, then: Callable[[bytes, int], int], data: bytes, offset: int
     ) -> int:
         """``then(data, offset)`` once the raw values of topic ``name`` are up to date."""
-        quote = self._quotes.pop(name, None)
-        if quote is not None and quote.raw is self._raw.get(name):
-            quote.flush()
+        self._settle(name)
         return then(data, offset)
 
     def _lite_update(self, data: bytes, offset: int) -> int:
