@@ -48,6 +48,6 @@ async def test_fragments_text_and_the_frames_behind_them_keep_their_order() -> N
         await asyncio.wait_for(read(), 10)
 
     assert [m for _, m in got] == [*SENT, b"E"]
-    paths = dict((m, p) for p, m in got)
+    paths = {m: p for p, m in got}
     assert paths[b"A"] == "direct" and paths[b"E"] == "direct"
     assert paths[b"B1B2"] == paths["text"] == paths[b"C"] == "library"
